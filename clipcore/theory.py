@@ -1,0 +1,164 @@
+"""Parameter choices and iteration bounds of Zhang, He, Sra, Jadbabaie (ICLR 2020).
+
+Pure functions of the problem constants: L0, L1 ((L0, L1)-smoothness, Definition 1),
+M (largest gradient norm on the initial sublevel set), tau (almost-sure bound on the
+gradient noise), delta = f(x0) - f*, eps (target gradient norm) and T (horizon).
+
+Constants tagged *transcribed* in the shared paper notes come from a secondary
+transcription of the appendix; the book checks every such bound numerically rather than
+trusting it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _positive(**values):
+    for name, v in values.items():
+        if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
+            raise ValueError(f"Invalid {name}: {v!r} (must be a finite number > 0)")
+
+
+def _at_least(bound, **values):
+    for name, v in values.items():
+        _positive(**{name: v})
+        if v < bound:
+            raise ValueError(f"Invalid {name}: {v!r} (the theorem needs {name} >= {bound})")
+
+
+# ---------------------------------------------------------------- deterministic (Thms 3, 4, 6)
+
+def clipped_gd_parameters(L0: float, L1: float) -> tuple[float, float]:
+    r"""Theorem 3: :math:`\eta_c = 1/(10L_0)`, :math:`\gamma = \min\{1/\eta_c, 1/(10 L_1\eta_c)\}`.
+
+    The clipped step length is then :math:`\gamma\eta_c = \min\{1, 1/(10L_1)\}`.
+    Returns ``(eta_c, gamma)``.
+    """
+    _positive(L0=L0, L1=L1)
+    eta_c = 1.0 / (10.0 * L0)
+    gamma = min(1.0 / eta_c, 1.0 / (10.0 * L1 * eta_c))
+    return eta_c, gamma
+
+
+def clipped_gd_bound(L0: float, L1: float, delta: float, eps: float) -> float:
+    r"""Theorem 3 (transcribed): :math:`T_\epsilon \le 20L_0\Delta/\epsilon^2 + 20\max\{1, L_1^2\}\Delta/L_0`.
+
+    Independent of M: clipping does not pay for a poor initialisation.
+    """
+    _positive(L0=L0, L1=L1, delta=delta, eps=eps)
+    return 20.0 * L0 * delta / eps**2 + 20.0 * max(1.0, L1**2) * delta / L0
+
+
+def gd_step(L0: float, L1: float, M: float) -> float:
+    r"""Theorem 6: the fixed step :math:`h = 1/(2(ML_1 + L_0))`."""
+    _positive(L0=L0, L1=L1, M=M)
+    return 1.0 / (2.0 * (M * L1 + L0))
+
+
+def gd_upper_bound(L0: float, L1: float, M: float, delta: float, eps: float) -> float:
+    r"""Theorem 6 (transcribed): GD with :func:`gd_step` has :math:`T_\epsilon \le 4(ML_1 + L_0)\Delta/\epsilon^2`."""
+    _positive(L0=L0, L1=L1, M=M, delta=delta, eps=eps)
+    return 4.0 * (M * L1 + L0) * delta / eps**2
+
+
+def gd_lower_bound(L1: float, M: float, delta: float, eps: float) -> float:
+    r"""Theorem 4 (transcribed): for every fixed step,
+    :math:`T_\epsilon \ge L_1 M(\Delta - 5\epsilon/8) / (8\epsilon^2(\log M + 1))`.
+
+    Stated for :math:`L_1 \ge 1` and :math:`M > 1`. Returns 0 when
+    :math:`\Delta \le 5\epsilon/8` (the bound is then vacuous).
+    """
+    _at_least(1.0, L1=L1)
+    _positive(M=M, delta=delta, eps=eps)
+    if M <= 1.0:
+        raise ValueError(f"Invalid M: {M!r} (Theorem 4 needs M > 1)")
+    return max(0.0, L1 * M * (delta - 5.0 * eps / 8.0) / (8.0 * eps**2 * (math.log(M) + 1.0)))
+
+
+# ---------------------------------------------------------------- stochastic (Thms 7, 8)
+
+THEOREM7_READINGS = ("printed", "intended")
+
+
+def clipped_sgd_parameters(L0: float, L1: float, tau: float, T: int) -> float:
+    r"""Theorem 7: :math:`\eta = \min\{1/(20L_0), 1/(128L_1\tau), 1/\sqrt{T}\}`."""
+    _positive(L0=L0, L1=L1, tau=tau, T=T)
+    return min(1.0 / (20.0 * L0), 1.0 / (128.0 * L1 * tau), 1.0 / math.sqrt(T))
+
+
+def clipped_sgd_step(grad_norm, eta: float, L1: float, tau: float, reading: str = "intended"):
+    r"""Theorem 7's step for a stochastic gradient of norm ``grad_norm`` (array-friendly).
+
+    - ``"printed"``: :math:`h = \min\{1/(16\eta L_1(\|g\|+\tau)), \eta\}`, as printed; its first
+      term is dimensionless, which is why it is believed to be a typo.
+    - ``"intended"``: :math:`h = \min\{\eta, 1/(16L_1(\|g\|+\tau))\}`, a clipped step with
+      threshold :math:`\approx 1/(16L_1\eta)`.
+    """
+    _positive(eta=eta, L1=L1, tau=tau)
+    g = np.asarray(grad_norm, dtype=np.float64)
+    if reading == "printed":
+        return np.minimum(1.0 / (16.0 * eta * L1 * (g + tau)), eta)
+    if reading == "intended":
+        return np.minimum(eta, 1.0 / (16.0 * L1 * (g + tau)))
+    raise ValueError(f"Invalid reading: {reading!r} (choose from {THEOREM7_READINGS})")
+
+
+def clipped_sgd_bound(L0: float, L1: float, tau: float, delta: float, eps: float) -> float:
+    r"""Theorem 7 (transcribed, low confidence):
+    :math:`T \le \Delta'\max\{128L_1/\epsilon, 4\Delta'/\epsilon^4, 80L_0/\epsilon^2, 512L_1\tau/\epsilon^2\}`
+    with :math:`\Delta' = \Delta + (5L_0 + 2L_1\tau)\tau^2 + 9\tau L_0^2/L_1`. Robust facts: it is
+    :math:`O(\epsilon^{-4})` and free of M.
+    """
+    _positive(L0=L0, L1=L1, tau=tau, delta=delta, eps=eps)
+    dp = delta + (5.0 * L0 + 2.0 * L1 * tau) * tau**2 + 9.0 * tau * L0**2 / L1
+    return dp * max(128.0 * L1 / eps, 4.0 * dp / eps**4, 80.0 * L0 / eps**2, 512.0 * L1 * tau / eps**2)
+
+
+def sgd_step(L1: float, M: float, tau: float, T: int) -> float:
+    r"""Theorem 8: :math:`h = \min\{1/\sqrt{T}, 1/(L_1(M+\tau))\}`."""
+    _positive(L1=L1, M=M, tau=tau, T=T)
+    return min(1.0 / math.sqrt(T), 1.0 / (L1 * (M + tau)))
+
+
+def sgd_bound(L1: float, M: float, tau: float, delta: float, eps: float) -> float:
+    r"""Theorem 8's order, :math:`\Delta\max\{\Delta/\epsilon^4, L_1(M+\tau)/\epsilon^2\}`, with unit constants.
+
+    The paper states only the order (with a :math:`\Delta''` whose constants were not
+    recovered); this is the *shape* of the bound, used to show its growth in M, not a
+    certified count.
+    """
+    _positive(L1=L1, M=M, tau=tau, delta=delta, eps=eps)
+    return delta * max(delta / eps**4, L1 * (M + tau) / eps**2)
+
+
+# ---------------------------------------------------------------- counting iterations
+
+def iterations_to_eps(grad_norms, eps: float) -> int | None:
+    r""":math:`T_\epsilon`: the first index ``t`` with ``grad_norms[t] <= eps``, or None if never."""
+    _positive(eps=eps)
+    g = np.asarray(grad_norms, dtype=np.float64)
+    if g.ndim != 1:
+        raise ValueError(f"grad_norms must be one-dimensional, got shape {g.shape}")
+    hit = np.flatnonzero(g <= eps)
+    return int(hit[0]) if hit.size else None
+
+
+def stochastic_iterations_to_eps(grad_norms, eps: float, prob: float = 0.5) -> int | None:
+    r"""Random-iterate :math:`T_\epsilon`: the first ``t`` at which the fraction of runs with
+    :math:`\|\nabla f(x_k)\| \ge \epsilon` for every :math:`k \le t` is at most ``prob``.
+
+    ``grad_norms`` has shape ``(runs, steps)``; returns None when that never happens.
+    """
+    _positive(eps=eps)
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"Invalid prob: {prob!r} (must be in (0, 1))")
+    g = np.asarray(grad_norms, dtype=np.float64)
+    if g.ndim != 2:
+        raise ValueError(f"grad_norms must have shape (runs, steps), got {g.shape}")
+    never_below = np.logical_and.accumulate(g >= eps, axis=1)
+    frac = never_below.mean(axis=0)
+    hit = np.flatnonzero(frac <= prob)
+    return int(hit[0]) if hit.size else None

@@ -136,8 +136,10 @@ def check_params_file(params: dict, root: Path = ROOT) -> None:
             raise BookError(f"book/params.yml[{profile}] names unknown page(s) {sorted(extra)}")
 
 
-def execute_page(page: Page, values: dict, *, cwd: Path = ROOT) -> float:
-    """Execute one page; the notebook lands atomically at ``page.output``. Returns seconds."""
+def execute_page(page: Page, values: dict, *, cwd: Path = ROOT, output_dir: Path | None = None) -> float:
+    """Execute one page; the notebook lands atomically in ``output_dir`` (default: beside the
+    source, where the book reads it). Returns seconds."""
+    output = Path(output_dir) / f"{page.name}.ipynb" if output_dir else page.output
     import jupytext
     import papermill
 
@@ -145,7 +147,7 @@ def execute_page(page: Page, values: dict, *, cwd: Path = ROOT) -> float:
     start = time.perf_counter()
     fd, tmp_in = tempfile.mkstemp(suffix=".ipynb", dir=page.source.parent, prefix=f".{page.name}.in.")
     os.close(fd)
-    tmp_out = page.output.with_name(f".{page.name}.out.ipynb")
+    tmp_out = output.with_name(f".{page.name}.out.ipynb")
     try:
         jupytext.write(nb, tmp_in, fmt="ipynb")
         try:
@@ -156,7 +158,7 @@ def execute_page(page: Page, values: dict, *, cwd: Path = ROOT) -> float:
         finally:
             # Keep the executed notebook even on failure, so the error can be read there.
             if tmp_out.exists():
-                os.replace(tmp_out, page.output)
+                os.replace(tmp_out, output)
     finally:
         os.unlink(tmp_in)
     return time.perf_counter() - start
@@ -166,7 +168,7 @@ def _parse_value(text: str):
     return yaml.safe_load(text)
 
 
-def write_status(entries: list[dict], profile: str, root: Path = ROOT) -> None:
+def write_status(entries: list[dict], profile: str, path: Path) -> None:
     """Record execution times and versions for the status page (``book/_status.json``)."""
     import importlib.metadata as md
 
@@ -184,7 +186,6 @@ def write_status(entries: list[dict], profile: str, root: Path = ROOT) -> None:
         "pages": entries,
         "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-    path = root / "book" / "_status.json"
     old = {}
     if path.exists():
         try:
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--results-dir", default=None)
+    ap.add_argument("--output-dir", default=None,
+                    help="write executed notebooks (and the status record) here instead of book/")
     ap.add_argument("--list", action="store_true", help="list the pages and their parameters, then exit")
     args = ap.parse_args(argv)
 
@@ -234,22 +237,25 @@ def main(argv: list[str] | None = None) -> int:
 
     failures = []
     total = time.perf_counter()
-    status_file = ROOT / "book" / "_status.json"
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    status_file = (out_dir or ROOT / "book") / "_status.json"
     if not args.pages and status_file.exists():
         status_file.unlink()  # a full run starts a fresh record
     for page, values in plan:
         print(f"[{args.profile}] {page.name} ...", flush=True)
         ok = True
         try:
-            seconds = execute_page(page, values)
+            seconds = execute_page(page, values, output_dir=out_dir)
         except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
             seconds, ok = float("nan"), False
             failures.append(page.name)
             print(f"  FAILED: {type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr, flush=True)
         else:
-            print(f"  done in {seconds:.1f} s -> {page.output.relative_to(ROOT)}", flush=True)
+            print(f"  done in {seconds:.1f} s -> {(out_dir or page.source.parent) / (page.name + '.ipynb')}", flush=True)
         write_status([{"page": page.name, "seconds": round(seconds, 2), "ok": ok, "profile": args.profile}],
-                     args.profile)
+                     args.profile, status_file)
     print(f"{len(plan) - len(failures)}/{len(plan)} pages executed in {time.perf_counter() - total:.1f} s")
     if failures:
         print(f"error: page(s) failed: {failures}", file=sys.stderr)

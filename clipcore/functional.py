@@ -95,3 +95,34 @@ def normalized_sgd_step(
     scale = (-lr / (total_norm + beta)).to(grads[0].dtype)
     torch._foreach_add_(params, torch._foreach_mul(grads, scale))
     return total_norm
+
+
+def mixed_clipped_sgd_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    *,
+    lr: float,
+    max_norm: float,
+    beta: float,
+    nu: float,
+) -> tuple[Tensor, Tensor]:
+    r"""Momentum / mixed clipping (Zhang, Jin, Fang, Wang, NeurIPS 2020), in place.
+
+    .. math::
+        m \leftarrow \beta m + (1-\beta) g,\qquad
+        x \leftarrow x - \bigl[\nu\min\{\eta, \gamma/\|m\|\}\,m + (1-\nu)\min\{\eta, \gamma/\|g\|\}\,g\bigr]
+
+    ``nu = 0`` is clipped SGD, ``nu = 1`` momentum clipping. ``exp_avgs`` (the m's, started at
+    zero by the caller) are updated in place. A zero norm gives the step ``eta`` (no division
+    by zero reaches the parameters). Returns ``(||g||, ||m||)`` as 0-dim tensors.
+    """
+    torch._foreach_mul_(exp_avgs, beta)
+    torch._foreach_add_(exp_avgs, grads, alpha=1.0 - beta)
+    g_norm, m_norm = global_norm(grads), global_norm(exp_avgs)
+    dtype = grads[0].dtype
+    h_m = torch.clamp(max_norm / m_norm, max=lr).to(dtype) * (-nu)
+    h_g = torch.clamp(max_norm / g_norm, max=lr).to(dtype) * (-(1.0 - nu))
+    torch._foreach_add_(params, torch._foreach_mul(exp_avgs, h_m))
+    torch._foreach_add_(params, torch._foreach_mul(grads, h_g))
+    return g_norm, m_norm

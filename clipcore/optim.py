@@ -131,3 +131,38 @@ class NormalizedSGD(_GlobalNormOptimizer):
 
     def _apply(self, group, params, grads, norm):
         F.normalized_sgd_step(params, grads, lr=group["lr"], beta=group["beta"], total_norm=norm)
+
+
+class MixedClippedSGD(_GlobalNormOptimizer):
+    r"""Momentum / mixed clipping of Zhang, Jin, Fang, Wang (NeurIPS 2020).
+
+    .. math::
+        m_{k+1} = \beta m_k + (1-\beta) g_k,\quad
+        x_{k+1} = x_k - \bigl[\nu\min\{\eta, \tfrac{\gamma}{\|m_{k+1}\|}\}m_{k+1}
+                  + (1-\nu)\min\{\eta, \tfrac{\gamma}{\|g_k\|}\}g_k\bigr]
+
+    ``nu=0`` is clipped SGD (with the paper's exact ``min``, no eps), ``nu=1`` momentum clipping;
+    ``m`` starts at zero. Its rates, :math:`O(\Delta L_0\epsilon^{-2})` deterministic and
+    :math:`O(\Delta L_0\sigma^2\epsilon^{-4})` stochastic, have a leading term free of :math:`L_1`.
+    """
+
+    def __init__(self, params, lr, max_norm, beta=0.9, nu=1.0, *, nonfinite="raise"):
+        _check_number("learning rate", lr, strict=True)
+        _check_number("max_norm", max_norm, strict=True)
+        _check_number("beta", beta)
+        if beta >= 1.0:
+            raise ValueError(f"Invalid beta: {beta!r} (must be in [0, 1))")
+        _check_number("nu", nu)
+        if nu > 1.0:
+            raise ValueError(f"Invalid nu: {nu!r} (must be in [0, 1])")
+        super().__init__(params, dict(lr=lr, max_norm=max_norm, beta=beta, nu=nu), nonfinite)
+
+    def _apply(self, group, params, grads, norm):
+        avgs = []
+        for p in params:
+            state = self.state[p]
+            if "exp_avg" not in state:
+                state["exp_avg"] = torch.zeros_like(p)
+            avgs.append(state["exp_avg"])
+        F.mixed_clipped_sgd_step(params, grads, avgs, lr=group["lr"], max_norm=group["max_norm"],
+                                 beta=group["beta"], nu=group["nu"])

@@ -52,3 +52,14 @@ def clipped_step_size(grad_norm, eta_c, gamma):
 def normalized_step_size(grad_norm, eta_n, beta):
     r""":math:`h_n = \eta_n / (\|g\| + \beta)`."""
     return eta_n / (np.asarray(grad_norm, np.float64) + beta)
+
+
+def mixed_clipped_sgd_step(params, grads, exp_avgs, *, lr, max_norm, beta, nu):
+    """Mixed clipping; returns ``(new_params, new_exp_avgs, grad_norm)``."""
+    m = [beta * np.asarray(a, np.float64) + (1 - beta) * np.asarray(g, np.float64) for a, g in zip(exp_avgs, grads)]
+    gn, mn = global_norm(grads), global_norm(m)
+    h_m = lr if mn == 0 else min(lr, max_norm / mn)
+    h_g = lr if gn == 0 else min(lr, max_norm / gn)
+    new = [np.asarray(x, np.float64) - (nu * h_m * mi + (1 - nu) * h_g * np.asarray(g, np.float64))
+           for x, mi, g in zip(params, m, grads)]
+    return new, m, gn

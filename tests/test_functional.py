@@ -217,3 +217,50 @@ def test_cuda_matches_cpu():
         o1.step(), o2.step()
     for a, b in zip(cpu, gpu):
         torch.testing.assert_close(a.detach(), b.detach().cpu(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("nu", [0.0, 0.5, 1.0])
+def test_mixed_clipping_matches_reference(seed, nu):
+    from clipcore.optim import MixedClippedSGD
+
+    params = [torch.nn.Parameter(p) for p in _params(seed)]
+    opt = MixedClippedSGD(params, lr=0.2, max_norm=0.3, beta=0.9, nu=nu)
+    ref = [p.detach().numpy().copy() for p in params]
+    avgs = [np.zeros_like(r) for r in ref]
+    for k in range(30):
+        grads = _grads_like(params, 11 * k + seed, scale=float(np.exp(2 * np.cos(k))))
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+        ref, avgs, _ = R.mixed_clipped_sgd_step(ref, [g.numpy() for g in grads], avgs,
+                                                lr=0.2, max_norm=0.3, beta=0.9, nu=nu)
+    for p, r in zip(params, ref):
+        np.testing.assert_allclose(p.detach().numpy(), r, rtol=0, atol=1e-10)
+
+
+def test_mixed_clipping_step_length_at_most_threshold_and_nu0_is_clipped_sgd():
+    from clipcore.optim import MixedClippedSGD
+
+    for nu in (0.0, 1.0):
+        p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        opt = MixedClippedSGD([p], lr=10.0, max_norm=0.5, nu=nu)
+        for k in range(5):
+            before = p.detach().clone()
+            p.grad = torch.tensor([100.0, -50.0, 3.0], dtype=torch.float64) * (k + 1)
+            opt.step()
+            assert float((p.detach() - before).norm()) <= 0.5 + 1e-12
+    # nu = 0: exactly the paper's clipped step h_c = min(eta, gamma / ||g||)
+    p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    p.grad = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    MixedClippedSGD([p], lr=1.0, max_norm=1.0, nu=0.0).step()
+    torch.testing.assert_close(p.detach(), -torch.tensor([0.6, 0.8], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kwargs,name", [(dict(lr=0.1, max_norm=None), "max_norm"), (dict(lr=0.1, max_norm=1.0, beta=1.0), "beta"),
+                                         (dict(lr=0.1, max_norm=1.0, nu=1.5), "nu"), (dict(lr=0.0, max_norm=1.0), "learning rate")])
+def test_mixed_clipping_rejects_bad_values(kwargs, name):
+    from clipcore.optim import MixedClippedSGD
+
+    with pytest.raises(ValueError, match=name):
+        MixedClippedSGD([torch.nn.Parameter(torch.zeros(2))], **kwargs)

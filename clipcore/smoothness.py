@@ -180,7 +180,8 @@ class _Probe:
         return acc, loss_acc / sum(weights)
 
     def power_iteration(self, point, chunks, weights, iters: int, generator) -> dict:
-        r"""Power iteration :math:`v \leftarrow Hv/\|Hv\|` on :math:`H = \sum_i w_i \nabla^2 f_i / \sum_i w_i`."""
+        r"""Power iteration :math:`v \leftarrow Hv/\|Hv\|` on the weighted mean Hessian
+        :math:`H = \sum_i w_i \nabla^2 f_i / \sum_i w_i`, by double backward."""
         leaves = self._leaves(point)
         buffers = {k: b.clone() for k, b in self.buffers.items()}
         tw = sum(weights)
@@ -414,33 +415,70 @@ def _upper_hull(g: np.ndarray, L: np.ndarray) -> np.ndarray:
     return np.asarray(hull, dtype=int)
 
 
-def _dominators(g: np.ndarray, L: np.ndarray, block: int = 1024) -> np.ndarray:
-    """For each point, the number of points with g_j <= g_i and L_j > L_i."""
-    out = np.empty(g.size, dtype=int)
-    for s in range(0, g.size, block):
-        gi, Li = g[s : s + block, None], L[s : s + block, None]
-        out[s : s + block] = np.count_nonzero((g[None, :] <= gi) & (L[None, :] > Li), axis=1)
-    return out
+def _cheapest(g: np.ndarray, L: np.ndarray, m: int, slopes: np.ndarray) -> tuple[float, float, float]:
+    """Best (objective, L1, L0) over candidate slopes; for a slope L1 the cheapest L0 that
+    covers m points is the m-th smallest residual L_i - L1 g_i (clipped at 0)."""
+    n, gbar = g.size, float(g.mean())
+    slopes = np.unique(slopes[np.isfinite(slopes) & (slopes >= 0)])
+    best = (math.inf, math.nan, math.nan)
+    block = max(1, 2_000_000 // n)
+    for s0 in range(0, slopes.size, block):
+        c = slopes[s0 : s0 + block]
+        r = L[None, :] - c[:, None] * g[None, :]
+        L0 = np.maximum(np.partition(r, m - 1, axis=1)[:, m - 1], 0.0)
+        obj = L0 + c * gbar
+        k = int(np.argmin(obj))  # ties: the smaller slope (slopes are sorted)
+        if obj[k] < best[0]:
+            best = (float(obj[k]), float(c[k]), float(L0[k]))
+    return best
+
+
+def _pivot_slope(g: np.ndarray, L: np.ndarray, m: int, c: float) -> float | None:
+    r"""A slope :math:`L_1 \in [0, c/\bar g]` whose line through :math:`(\bar g, c)` (objective
+    value c, :math:`L_0 = c - L_1 \bar g \ge 0`) lies on or above at least m points, or None.
+
+    Point i lies below the line iff :math:`L_1 \ge (L_i - c)/(g_i - \bar g)` (for
+    :math:`g_i > \bar g`), :math:`L_1 \le (c - L_i)/(\bar g - g_i)` (for :math:`g_i < \bar g`),
+    or :math:`L_i \le c` (for :math:`g_i = \bar g`): the coverage is a sum of half-lines,
+    maximised at an endpoint.
+    """
+    gbar = float(g.mean())
+    hi_slope = c / gbar
+    right, left = g > gbar, g < gbar
+    always = int(np.count_nonzero(~right & ~left & (L <= c)))
+    A = np.sort((L[right] - c) / (g[right] - gbar))
+    B = np.sort((c - L[left]) / (gbar - g[left]))
+    t = np.concatenate([A, B, [0.0, hi_slope]])
+    t = t[(t >= 0) & (t <= hi_slope)]
+    cover = always + np.searchsorted(A, t, "right") + (B.size - np.searchsorted(B, t, "left"))
+    k = int(np.argmax(cover))
+    return float(t[k]) if cover[k] >= m else None
 
 
 def fit_envelope(grad_norms, smoothness, quantile: float = 1.0) -> tuple[float, float]:
     r"""The tightest (L0, L1)-smoothness line above the points (Zhang et al., Definition 1).
 
-    Solves exactly the linear programme
+    Solves the linear programme
 
     .. math::
         \min_{L_0, L_1 \ge 0}\ \frac1n \sum_i (L_0 + L_1 g_i)
-        \quad\text{s.t.}\quad L_0 + L_1 g_i \ge \hat L_i \text{ for at least } \lceil q n \rceil \text{ points,}
+        \quad\text{s.t.}\quad L_0 + L_1 g_i \ge \hat L_i
+        \text{ for at least } m = \lceil q n \rceil \text{ points,}
 
-    over the finite points :math:`(g_i, \hat L_i)` (non-finite ones are ignored), q = ``quantile``.
-    The objective is :math:`L_0 + L_1 \bar g`. An optimum lies at a vertex of the feasible
-    region: a line through two points, a horizontal line (:math:`L_1 = 0`) or a line through
-    the origin (:math:`L_0 = 0`) through one point. For q = 1 the points on the line are
-    vertices of the upper convex hull and only consecutive hull vertices need pairing; for
-    q < 1 a point on the line has at most :math:`n - \lceil qn \rceil` points strictly above
-    it, so points with more "dominators" (points to their left and higher, which lie above
-    every line through them with :math:`L_1 \ge 0`) are pruned before pairing.
-    Each candidate is checked against all points; the cheapest feasible one is returned.
+    over the finite points :math:`(g_i, \hat L_i)` (non-finite ones are ignored),
+    q = ``quantile``. The objective is :math:`L_0 + L_1 \bar g`, and an optimum lies at a
+    vertex: a line through two points, a horizontal line (:math:`L_1 = 0`) or a line through
+    the origin (:math:`L_0 = 0`) through one point. For a slope :math:`L_1` the cheapest
+    :math:`L_0` is the m-th smallest residual :math:`\hat L_i - L_1 g_i` (clipped at 0).
+
+    - q = 1: the points on the optimal line are vertices of the upper convex hull, so the
+      candidate slopes are the hull edges' (exact, :math:`O(n \log n + n h)`).
+    - q < 1: whether some line of objective c covers m points is monotone in c and decided
+      in :math:`O(n \log n)` (lines of objective c pivot about :math:`(\bar g, c)`), so c is
+      bisected to machine precision; the vertex is then snapped exactly from the points
+      nearest the line.
+
+    Returns ``(L0, L1)``.
     """
     q = float(quantile)
     if not (0.0 < q <= 1.0):
@@ -452,75 +490,45 @@ def fit_envelope(grad_norms, smoothness, quantile: float = 1.0) -> tuple[float, 
         raise ValueError(f"grad_norms must be >= 0, got min {g.min()!r}")
     n = g.size
     m = max(1, math.ceil(q * n - 1e-9))  # points the line must cover
-    allowed_above = n - m
-
-    if allowed_above == 0:
-        on_line = _upper_hull(g, L)
-        pairs = np.stack([on_line[:-1], on_line[1:]], axis=1) if on_line.size > 1 else np.empty((0, 2), int)
-    else:
-        on_line = np.flatnonzero(_dominators(g, L) <= allowed_above)
-        ii, jj = np.triu_indices(on_line.size, k=1)
-        pairs = np.stack([on_line[ii], on_line[jj]], axis=1)
-
-    slopes = [np.zeros(1)]
-    if pairs.size:
-        gi, gj, Li, Lj = g[pairs[:, 0]], g[pairs[:, 1]], L[pairs[:, 0]], L[pairs[:, 1]]
-        keep = gi != gj
-        s = (Lj[keep] - Li[keep]) / (gj[keep] - gi[keep])
-        slopes.append(s[s >= 0])
-    pos = on_line[g[on_line] > 0]
-    origin = L[pos] / g[pos]
-    slopes.append(origin[origin >= 0])
-    cand = np.unique(np.concatenate(slopes))
-
-    # For a slope L1 the cheapest L0 covering m points is the m-th smallest L_i - L1 g_i.
-    best = (math.inf, math.inf, math.inf)  # (objective, L1, L0)
     gbar = float(g.mean())
-    scale = float(np.max(np.abs(L))) + 1.0
-    block = max(1, 2_000_000 // n)
-    for s0 in range(0, cand.size, block):
-        c = cand[s0 : s0 + block]
-        r = L[None, :] - c[:, None] * g[None, :]
-        L0 = np.partition(r, m - 1, axis=1)[:, m - 1] if m < n else r.max(axis=1)
-        L0 = np.maximum(L0, 0.0)
-        obj = L0 + c * gbar
-        k = int(np.argmin(obj))
-        # Ties within rounding: prefer the smaller slope (the first in sorted order).
-        if obj[k] < best[0] - 1e-12 * scale:
-            best = (float(obj[k]), float(c[k]), float(L0[k]))
-    _, L1, L0 = best
+    if gbar == 0.0:  # all g_i = 0: the slope costs nothing and changes nothing
+        return float(max(0.0, np.partition(L, m - 1)[m - 1])), 0.0
+
+    if m == n:
+        on = _upper_hull(g, L)
+        gi, gj, Li, Lj = g[on[:-1]], g[on[1:]], L[on[:-1]], L[on[1:]]
+        pos = on[g[on] > 0]
+        slopes = np.concatenate([[0.0], (Lj - Li) / (gj - gi), L[pos] / g[pos]])
+        _, L1, L0 = _cheapest(g, L, m, slopes)
+        return L0, L1
+
+    lo, hi = 0.0, float(max(0.0, np.partition(L, m - 1)[m - 1]))  # hi: the best flat line
+    if _pivot_slope(g, L, m, lo) is not None:
+        return 0.0, 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if not (lo < mid < hi):
+            break
+        if _pivot_slope(g, L, m, mid) is None:
+            lo = mid
+        else:
+            hi = mid
+    slope = _pivot_slope(g, L, m, hi)
+    # Snap to the exact vertex: pair up the points nearest the near-optimal line.
+    resid = np.abs(L - (hi - slope * gbar) - slope * g)
+    near = np.argsort(resid)[: min(n, 12)]
+    ii, jj = np.triu_indices(near.size, k=1)
+    a, b = near[ii], near[jj]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pair = (L[b] - L[a]) / (g[b] - g[a])
+        origin = L[near] / g[near]
+    _, L1, L0 = _cheapest(g, L, m, np.concatenate([[0.0, slope], pair, origin]))
     return L0, L1
 
 
 # ----------------------------------------------------------------------------------------
 # Rank correlation and the bootstrap
 # ----------------------------------------------------------------------------------------
-
-
-def _rank_rows(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n along the last axis of a 2-D array, ties given their average rank."""
-    order = np.argsort(a, axis=1, kind="stable")
-    s = np.take_along_axis(a, order, axis=1)
-    B, n = a.shape
-    pos = np.broadcast_to(np.arange(n), (B, n))
-    first = np.ones((B, n), dtype=bool)
-    first[:, 1:] = s[:, 1:] != s[:, :-1]
-    last = np.ones((B, n), dtype=bool)
-    last[:, :-1] = first[:, 1:]
-    start = np.maximum.accumulate(np.where(first, pos, 0), axis=1)
-    end = np.minimum.accumulate(np.where(last, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
-    ranks = np.empty((B, n), dtype=float)
-    np.put_along_axis(ranks, order, (start + end) / 2.0 + 1.0, axis=1)
-    return ranks
-
-
-def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt(np.sum(a * a, axis=1) * np.sum(b * b, axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.sum(a * b, axis=1) / den
-    return np.where(den > 0, r, np.nan)
 
 
 def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -541,16 +549,48 @@ def rank_correlation(x, y) -> float:
     Pairs with a non-finite value are dropped; nan when either side is constant.
     """
     x, y = _paired(x, y)
-    return float(_pearson_rows(_rank_rows(x[None]), _rank_rows(y[None]))[0])
+    return float(_spearman_counts(x, y, np.ones((1, x.size), dtype=np.int64))[0])
+
+
+def _resampled_ranks(v: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average ranks of the original points inside each resample, from multiplicities.
+
+    ``counts[b, i]`` is how often point i occurs in resample b. Sorting is done once: a tie
+    group of total multiplicity c preceded by p values has average rank p + (c + 1)/2.
+    """
+    n = v.size
+    order = np.argsort(v, kind="stable")
+    sv = v[order]
+    starts = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
+    per_group = np.add.reduceat(counts[:, order], starts, axis=1)
+    rank_group = np.cumsum(per_group, axis=1) - per_group + (per_group + 1) / 2.0
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
+    ranks = np.empty(counts.shape, dtype=float)
+    ranks[:, order] = rank_group[:, group]
+    return ranks
+
+
+def _spearman_counts(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Spearman's rho of every resample (row of multiplicities ``counts``) at once."""
+    n = int(counts[0].sum())
+    mid = (n + 1) / 2.0  # the mean rank of any n values
+    rx = _resampled_ranks(x, counts) - mid
+    ry = _resampled_ranks(y, counts) - mid
+    cov = np.sum(counts * rx * ry, axis=1)
+    den = np.sqrt(np.sum(counts * rx * rx, axis=1) * np.sum(counts * ry * ry, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, cov / den, np.nan)
 
 
 def bootstrap_ci(x, y, stat=rank_correlation, n_boot: int = 1000, level: float = 0.95, seed: int = 0):
     r"""Percentile bootstrap interval for ``stat(x, y)`` over resampled pairs.
 
-    Draws ``n_boot`` resamples of the n finite pairs with replacement and returns the
-    :math:`(1 - \text{level})/2` and :math:`(1 + \text{level})/2` quantiles of the statistic
-    (resamples where it is undefined, e.g. a constant side, are dropped). The default
-    statistic is computed for all resamples at once with NumPy.
+    Draws ``n_boot`` resamples of the n finite pairs with replacement (``seed`` seeds
+    ``numpy.random.default_rng``) and returns the :math:`(1 - \text{level})/2` and
+    :math:`(1 + \text{level})/2` quantiles of the statistic; resamples where it is undefined
+    (a constant side) are dropped. For the default statistic all resamples are computed at
+    once from the points' multiplicities (no per-resample sort); any other ``stat`` is
+    called once per resample.
     """
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
         raise ValueError(f"n_boot must be an int >= 1, got {n_boot!r}")
@@ -565,7 +605,9 @@ def bootstrap_ci(x, y, stat=rank_correlation, n_boot: int = 1000, level: float =
         b = min(block, int(n_boot) - s)
         idx = rng.integers(0, n, size=(b, n))
         if stat is rank_correlation:
-            stats[s : s + b] = _pearson_rows(_rank_rows(x[idx]), _rank_rows(y[idx]))
+            # Multiplicities: resample statistics in O(n) each, without sorting.
+            counts = np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n)
+            stats[s : s + b] = _spearman_counts(x, y, counts.reshape(b, n))
         else:
             stats[s : s + b] = [stat(x[k], y[k]) for k in idx]
     stats = stats[np.isfinite(stats)]

@@ -1,0 +1,552 @@
+"""Tests for clipcore.smoothness: the three estimators, the envelope fit, the statistics."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from clipcore.smoothness import (
+    ESTIMATORS,
+    ProbeData,
+    bootstrap_ci,
+    estimate,
+    fit_envelope,
+    rank_correlation,
+)
+
+scipy_stats = pytest.importorskip("scipy.stats")
+scipy_optimize = pytest.importorskip("scipy.optimize")
+
+DT = torch.float64
+
+
+# ------------------------------------------------------------------------------- fixtures
+
+
+class Point(nn.Module):
+    """A model that is just a parameter vector x."""
+
+    def __init__(self, x0: torch.Tensor):
+        super().__init__()
+        self.x = nn.Parameter(x0.clone())
+
+
+def quad_chunks(n_chunks: int, dim: int, seed: int):
+    """Chunks (A_i, b_i) of f_i(x) = x^T A_i x / 2 + b_i^T x with symmetric A_i."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n_chunks):
+        m = torch.randn(dim, dim, generator=g, dtype=DT)
+        out.append(((m + m.T) / 2, torch.randn(dim, generator=g, dtype=DT)))
+    return out
+
+
+def quad_loss(model, chunk):
+    A, b = chunk
+    x = model.x
+    return 0.5 * x @ (A @ x) + b @ x
+
+
+def weighted_matrix(chunks, weights):
+    w = torch.tensor(weights, dtype=DT)
+    return sum(wi * A for wi, (A, _) in zip(w, chunks)) / w.sum()
+
+
+class MLP(nn.Module):
+    def __init__(self, batchnorm: bool = False):
+        super().__init__()
+        layers = [nn.Linear(3, 6)]
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(6))
+        layers += [nn.Tanh(), nn.Linear(6, 2)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def mlp_setup(seed: int = 0, n_chunks: int = 3, batchnorm: bool = False):
+    torch.manual_seed(seed)
+    model = MLP(batchnorm).to(DT)
+    g = torch.Generator().manual_seed(seed + 100)
+    chunks = [
+        (torch.randn(8, 3, generator=g, dtype=DT), torch.randn(8, 2, generator=g, dtype=DT))
+        for _ in range(n_chunks)
+    ]
+    return model, chunks
+
+
+def mse_loss(model, chunk):
+    X, Y = chunk
+    return ((model(X) - Y) ** 2).mean()
+
+
+def step_of(model, scale: float, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    before = [p.detach().clone() for p in model.parameters()]
+    after = [p + scale * torch.randn(p.shape, generator=g, dtype=p.dtype) for p in before]
+    return before, after
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_untouched(model, snap):
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snap[k]), f"{k} changed"
+    assert all(p.grad is None for p in model.parameters())
+
+
+# ------------------------------------------------------------------------- the estimators
+
+
+@pytest.mark.parametrize("weights", [None, (1.0, 3.0, 0.5, 2.0)])
+def test_fixed_on_quadratic_is_exact(weights):
+    dim = 7
+    chunks = quad_chunks(4, dim, seed=1)
+    wfun = None if weights is None else (lambda c, _w=dict(zip(map(id, chunks), weights)): _w[id(c)])
+    data = ProbeData.pinned(chunks, quad_loss, weights=wfun)
+    gen = torch.Generator().manual_seed(2)
+    x0 = torch.randn(dim, generator=gen, dtype=DT)
+    d = 1e-2 * torch.randn(dim, generator=gen, dtype=DT)
+    model = Point(x0)
+    A = weighted_matrix(chunks, weights or [1.0] * 4)
+    b = sum(w * bi for w, (_, bi) in zip(weights or [1.0] * 4, chunks)) / sum(weights or [1.0] * 4)
+
+    est = estimate("fixed", model, [x0], [x0 + d], data, points=(0.25, 0.5, 1.0))
+    expected = (torch.linalg.vector_norm(A @ d) / torch.linalg.vector_norm(d)).item()
+    assert est.smoothness == pytest.approx(expected, rel=1e-10, abs=0)
+    # For a quadratic every point of the segment gives the same quotient.
+    for s, r in est.extra["ratios"].items():
+        assert r == pytest.approx(expected, rel=1e-10)
+    assert est.grad_norm == pytest.approx(torch.linalg.vector_norm(A @ x0 + b).item(), rel=1e-12)
+    assert est.extra["step_norm"] == pytest.approx(torch.linalg.vector_norm(d).item(), rel=1e-14)
+
+
+def _spectral_quadratic(eigs, seed):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(len(eigs), len(eigs), generator=g, dtype=DT))
+    return q @ torch.diag(torch.tensor(eigs, dtype=DT)) @ q.T
+
+
+@pytest.mark.parametrize("eigs", [[10.0, 5.0, -3.0, 1.0, 0.5, 0.0], [-10.0, 5.0, 3.0, -1.0, 0.2, 0.1]])
+def test_hessian_on_quadratic(eigs):
+    A = _spectral_quadratic(eigs, seed=3)
+    b = torch.zeros(len(eigs), dtype=DT)
+    # Two chunks whose mean is A: the power iteration must work on the mean Hessian.
+    E = _spectral_quadratic([1.0, -2.0, 0.5, 3.0, 1.5, -1.0], seed=4)
+    data = ProbeData.pinned([(A + E, b), (A - E, b)], quad_loss)
+    x0 = torch.linspace(-1, 1, len(eigs), dtype=DT)
+    model = Point(x0)
+    est = estimate("hessian", model, [x0], None, data, power_iters=60)
+    assert est.smoothness == pytest.approx(10.0, rel=1e-4)
+    assert est.extra["rayleigh"] == pytest.approx(max(eigs, key=abs), rel=1e-4)
+    assert est.extra["hv_norm"] == pytest.approx(10.0, rel=1e-4)
+    assert est.grad_norm == pytest.approx(torch.linalg.vector_norm(A @ x0).item(), rel=1e-12)
+
+
+def test_hessian_single_chunk_reuses_graph_consistently():
+    # One chunk takes the retained-graph path; it must agree with the same chunk split in two.
+    model, chunks = mlp_setup(seed=5, n_chunks=1)
+    X, Y = chunks[0]
+    one = ProbeData.pinned(chunks, mse_loss)
+    two = ProbeData.pinned([(X[:4], Y[:4]), (X[4:], Y[4:])], mse_loss)
+    before = [p.detach().clone() for p in model.parameters()]
+    kw = dict(power_iters=15, generator=torch.Generator().manual_seed(9))
+    a = estimate("hessian", model, before, None, one, **kw)
+    kw["generator"] = torch.Generator().manual_seed(9)
+    b = estimate("hessian", model, before, None, two, **kw)
+    assert a.smoothness == pytest.approx(b.smoothness, rel=1e-10)
+    assert a.grad_norm == pytest.approx(b.grad_norm, rel=1e-10)
+
+
+def test_hessian_matches_autograd_hessian_on_mlp():
+    model, chunks = mlp_setup(seed=0, n_chunks=2)
+    data = ProbeData.pinned(chunks, mse_loss)
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    sizes = [p.numel() for p in model.parameters()]
+    flat0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def flat_loss(flat):
+        params = {n: t.reshape(s) for n, t, s in zip(names, flat.split(sizes), shapes)}
+        return sum(mse_loss(lambda X: functional_call(model, params, (X,)), c) for c in chunks) / len(chunks)
+
+    H = torch.autograd.functional.hessian(flat_loss, flat0)
+    exact = torch.linalg.eigvalsh(H).abs().max().item()
+    before = [p.detach().clone() for p in model.parameters()]
+    est = estimate("hessian", model, before, None, data, power_iters=300,
+                   generator=torch.Generator().manual_seed(0))
+    assert est.smoothness == pytest.approx(exact, rel=1e-3)
+    assert est.smoothness <= exact * (1 + 1e-10)  # a Rayleigh quotient never exceeds the norm
+    flat = flat0.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(flat_loss(flat), flat)
+    assert est.grad_norm == pytest.approx(grad.norm().item(), rel=1e-12)
+
+
+def test_faithful_is_n_chunks_times_fixed_on_pinned_equal_chunks():
+    n_chunks = 6
+    model, chunks = mlp_setup(seed=1, n_chunks=n_chunks)
+    data = ProbeData.pinned(chunks, mse_loss)
+    before, after = step_of(model, 1e-2, seed=2)
+    fixed = estimate("fixed", model, before, after, data, points=(0.5,))
+    faithful = estimate("faithful", model, before, after, data)
+    assert faithful.smoothness == pytest.approx(n_chunks * fixed.smoothness, rel=1e-12)
+    assert faithful.grad_norm == pytest.approx(fixed.grad_norm, rel=1e-12)
+    assert faithful.extra["n_chunks"] == (n_chunks, n_chunks)
+
+
+def test_faithful_uses_two_draws_and_the_data_difference_dominates_small_steps():
+    # A sampler whose chunks depend on the draw, like the authors' random sequence lengths.
+    model, pool = mlp_setup(seed=2, n_chunks=8)
+    calls = []
+
+    def chunks(draw):
+        calls.append(draw)
+        return [pool[(draw + k) % len(pool)] for k in range(3)]
+
+    data = ProbeData(chunks=chunks, loss=mse_loss)
+    res = {}
+    for scale in (1e-2, 1e-4):
+        before, after = step_of(model, scale, seed=3)
+        calls.clear()
+        res[scale, "faithful"] = estimate("faithful", model, before, after, data, draw=3).smoothness
+        assert calls == [6, 7]
+        calls.clear()
+        res[scale, "fixed"] = estimate("fixed", model, before, after, data, draw=3).smoothness
+        assert calls == [3]
+    # fixed converges to a directional Hessian norm as the step shrinks; faithful's data
+    # difference does not shrink, so the quotient grows like 1/||d||.
+    assert res[1e-4, "fixed"] == pytest.approx(res[1e-2, "fixed"], rel=0.1)
+    assert res[1e-4, "faithful"] / res[1e-2, "faithful"] == pytest.approx(100, rel=0.05)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_model_untouched_and_deterministic(name):
+    model, chunks = mlp_setup(seed=4, n_chunks=2, batchnorm=True)
+    model.train()  # BatchNorm updates running statistics in training mode
+    data = ProbeData.pinned(chunks, mse_loss)
+    snap = snapshot(model)
+    # The live parameters themselves as `before`: still nothing may change.
+    before = list(model.parameters())
+    _, after = step_of(model, 1e-2, seed=5)
+    runs = [
+        estimate(name, model, before, after, data, points=(0.5, 1.0), power_iters=5,
+                 generator=torch.Generator().manual_seed(11))
+        for _ in range(2)
+    ]
+    assert_untouched(model, snap)
+    assert model.training
+    assert runs[0].grad_norm == runs[1].grad_norm
+    assert runs[0].smoothness == runs[1].smoothness
+    assert math.isfinite(runs[0].smoothness) and runs[0].smoothness > 0
+    assert runs[0].estimator == name
+
+
+def test_hessian_default_generator_is_seeded():
+    model, chunks = mlp_setup(seed=6)
+    data = ProbeData.pinned(chunks, mse_loss)
+    before = [p.detach().clone() for p in model.parameters()]
+    a = estimate("hessian", model, before, None, data, power_iters=3)
+    torch.manual_seed(123)  # the global RNG must not matter
+    b = estimate("hessian", model, before, None, data, power_iters=3)
+    c = estimate("hessian", model, before, None, data, power_iters=3,
+                 generator=torch.Generator().manual_seed(1))
+    assert a.smoothness == b.smoothness
+    assert a.smoothness != c.smoothness
+
+
+@pytest.mark.parametrize("name", ["fixed", "faithful"])
+def test_zero_step_gives_nan(name):
+    model, chunks = mlp_setup(seed=7)
+    data = ProbeData.pinned(chunks, mse_loss)
+    before = [p.detach().clone() for p in model.parameters()]
+    est = estimate(name, model, before, [b.clone() for b in before], data)
+    assert math.isnan(est.smoothness)
+    assert math.isfinite(est.grad_norm) and est.grad_norm > 0
+
+
+def test_frozen_and_unused_parameters():
+    # A frozen parameter is held constant; an unused one has a zero gradient.
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.x = nn.Parameter(torch.tensor([1.0, 2.0], dtype=DT))
+            self.frozen = nn.Parameter(torch.tensor([3.0], dtype=DT), requires_grad=False)
+            self.unused = nn.Parameter(torch.tensor([4.0], dtype=DT))
+
+    def loss(m, _):
+        return (m.x**2).sum() * m.frozen.sum()
+
+    model = Two()
+    before = [p.detach().clone() for p in model.parameters()]
+    after = [before[0] + torch.tensor([0.1, 0.0], dtype=DT), before[1], before[2] + 0.1]
+    data = ProbeData.pinned([None], loss)
+    est = estimate("fixed", model, before, after, data)
+    # grad = 6 x, Hessian 6 I on x, 0 on the unused coordinate; ||d|| = 0.1 sqrt(2).
+    assert est.grad_norm == pytest.approx(6 * math.sqrt(5), rel=1e-12)
+    assert est.smoothness == pytest.approx(6 * 0.1 / (0.1 * math.sqrt(2)), rel=1e-12)
+    h = estimate("hessian", model, before, None, data, power_iters=5)
+    assert h.smoothness == pytest.approx(6.0, rel=1e-12)
+
+
+def test_tied_weights_are_one_parameter():
+    # Language models tie the decoder to the embedding; the alias must follow the swap.
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 3)
+            self.dec = nn.Linear(3, 5)
+            self.dec.weight = self.emb.weight
+
+        def forward(self, idx):
+            return self.dec(torch.tanh(self.emb(idx)))
+
+    torch.manual_seed(0)
+    model = Tied().to(DT)
+    idx = torch.tensor([0, 3, 1, 4, 2, 2])
+    data = ProbeData.pinned([(idx[:-1], idx[1:])], lambda m, c: nn.functional.cross_entropy(m(c[0]), c[1]))
+    before, after = step_of(model, 1e-3, seed=1)
+    assert len(before) == 2  # emb.weight (= dec.weight, counted once) and dec.bias
+    ref = Tied().to(DT)
+    with torch.no_grad():
+        for p, b in zip(ref.parameters(), after):
+            p.copy_(b)
+    nn.functional.cross_entropy(ref(idx[:-1]), idx[1:]).backward()
+    est = estimate("fixed", model, after, before, data)
+    assert est.grad_norm == pytest.approx(math.sqrt(sum(p.grad.pow(2).sum().item() for p in ref.parameters())),
+                                          rel=1e-12)
+
+
+def test_linear_loss_has_zero_hessian():
+    model = Point(torch.ones(3, dtype=DT))
+    data = ProbeData.pinned([torch.tensor([1.0, -2.0, 0.5], dtype=DT)], lambda m, c: c @ m.x)
+    est = estimate("hessian", model, [model.x.detach()], None, data)
+    assert est.smoothness == 0.0
+    assert est.grad_norm == pytest.approx(math.sqrt(5.25), rel=1e-12)
+
+
+def test_bad_inputs_raise():
+    model, chunks = mlp_setup(seed=8)
+    data = ProbeData.pinned(chunks, mse_loss)
+    before, after = step_of(model, 1e-2, seed=1)
+    with pytest.raises(ValueError, match="'newton'"):
+        estimate("newton", model, before, after, data)
+    with pytest.raises(ValueError, match="before has 3"):
+        estimate("fixed", model, before[:3], after, data)
+    with pytest.raises(ValueError, match=r"after\[1\] has shape"):
+        estimate("fixed", model, before, [after[0], after[0], *after[2:]], data)
+    with pytest.raises(ValueError, match="1.5"):
+        estimate("fixed", model, before, after, data, points=(0.5, 1.5))
+    with pytest.raises(ValueError, match="power_iters"):
+        estimate("hessian", model, before, None, data, power_iters=0)
+    with pytest.raises(ValueError, match="no chunks"):
+        estimate("fixed", model, before, after, ProbeData.pinned([], mse_loss))
+    with pytest.raises(ValueError, match="scalar"):
+        estimate("fixed", model, before, after, ProbeData.pinned(chunks, lambda m, c: m(c[0])))
+    with pytest.raises(ValueError, match="weights"):
+        estimate("fixed", model, before, after, ProbeData.pinned(chunks, mse_loss, weights=lambda c: -1.0))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_estimators_on_cuda_match_cpu():
+    model, chunks = mlp_setup(seed=9)
+    before, after = step_of(model, 1e-2, seed=4)
+    cpu = {n: estimate(n, model, before, after, ProbeData.pinned(chunks, mse_loss), power_iters=10)
+           for n in ESTIMATORS}
+    dev = torch.device("cuda")
+    model_c = model.to(dev)
+    chunks_c = [(X.to(dev), Y.to(dev)) for X, Y in chunks]
+    for n in ESTIMATORS:
+        est = estimate(n, model_c, [b.to(dev) for b in before], [a.to(dev) for a in after],
+                       ProbeData.pinned(chunks_c, mse_loss), power_iters=10)
+        assert est.smoothness == pytest.approx(cpu[n].smoothness, rel=1e-9)
+        assert est.grad_norm == pytest.approx(cpu[n].grad_norm, rel=1e-9)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_hessian_of_cuda_lstm():
+    # cuDNN RNNs have no double backward: the estimator must switch to the native kernels.
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    lstm = nn.LSTM(4, 8, num_layers=2).to(dev)
+    X = torch.randn(5, 3, 4, device=dev)
+    data = ProbeData.pinned([X], lambda m, x: m(x)[0].pow(2).mean())
+    before = [p.detach().clone() for p in lstm.parameters()]
+    est = estimate("hessian", lstm, before, None, data, power_iters=5)
+    assert math.isfinite(est.smoothness) and est.smoothness > 0
+
+
+# ------------------------------------------------------------------------ the envelope
+
+
+def _linprog_envelope(g, L):
+    res = scipy_optimize.linprog(
+        [1.0, g.mean()], A_ub=-np.c_[np.ones_like(g), g], b_ub=-L,
+        bounds=[(0, None), (0, None)], method="highs",
+    )
+    assert res.success
+    return res.fun
+
+
+def test_envelope_recovers_a_known_line():
+    rng = np.random.default_rng(0)
+    L0, L1 = 2.0, 3.0
+    g = rng.uniform(0.1, 10.0, size=500)
+    L = (L0 + L1 * g) * rng.uniform(0.2, 1.0, size=g.size)
+    # Points on the line at both ends pin the optimum to the line itself.
+    g = np.r_[g, 0.05, 12.0]
+    L = np.r_[L, L0 + L1 * 0.05, L0 + L1 * 12.0]
+    f0, f1 = fit_envelope(g, L)
+    assert f0 == pytest.approx(L0, rel=1e-9)
+    assert f1 == pytest.approx(L1, rel=1e-9)
+    line = f0 + f1 * g
+    assert np.all(line >= L - 1e-9)
+    assert np.min(line - L) == pytest.approx(0.0, abs=1e-9)  # touches
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_envelope_is_the_lp_optimum(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 200))
+    g = rng.exponential(size=n) * 10.0 ** rng.uniform(-3, 3)
+    L = (rng.normal(size=n) + rng.uniform(0, 5) * g / g.mean()) * 10.0 ** rng.uniform(-3, 3)
+    if seed == 0:
+        g[:3] = 0.0  # points at g = 0 are allowed
+    f0, f1 = fit_envelope(g, L)
+    assert f0 >= 0 and f1 >= 0
+    assert np.all(f0 + f1 * g >= L - 1e-9 * np.abs(L).max())
+    best = _linprog_envelope(g, L)
+    assert f0 + f1 * g.mean() == pytest.approx(best, rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_envelope_quantile_is_exact(seed):
+    # Reference: the LP over every subset of ceil(q n) points, the cheapest of them.
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(4, 10))
+    g = rng.exponential(size=n)
+    L = rng.normal(size=n) + 2 * g
+    q = [0.5, 0.7, 0.8, 0.9][seed % 4]
+    m = math.ceil(q * n)
+    best = min(_subset_objective(g, L, list(S)) for S in itertools.combinations(range(n), m))
+    f0, f1 = fit_envelope(g, L, quantile=q)
+    assert f0 + f1 * g.mean() == pytest.approx(best, rel=1e-9, abs=1e-12)
+    assert np.sum(f0 + f1 * g >= L - 1e-12) >= m
+
+
+def _subset_objective(g, L, S):
+    # Constraints on the subset, objective the mean over all points.
+    res = scipy_optimize.linprog(
+        [1.0, g.mean()], A_ub=-np.c_[np.ones(len(S)), g[S]], b_ub=-L[S],
+        bounds=[(0, None), (0, None)], method="highs",
+    )
+    return res.fun
+
+
+def test_envelope_quantile_large_sample_matches_vertex_enumeration():
+    rng = np.random.default_rng(7)
+    n = 300
+    g = rng.exponential(size=n)
+    L = g * (1 + 0.3 * rng.normal(size=n)) + 1
+    for q in (0.5, 0.9, 0.97):
+        m = math.ceil(q * n)
+        i, j = np.triu_indices(n, 1)
+        with np.errstate(all="ignore"):
+            s = np.r_[0.0, (L[j] - L[i]) / (g[j] - g[i]), L / g]
+        s = s[np.isfinite(s) & (s >= 0)]
+        r = L[None] - s[:, None] * g[None]
+        brute = (np.maximum(np.partition(r, m - 1, axis=1)[:, m - 1], 0) + s * g.mean()).min()
+        f0, f1 = fit_envelope(g, L, quantile=q)
+        assert f0 + f1 * g.mean() == pytest.approx(brute, rel=1e-12)
+    # Covering fewer points never costs more.
+    cost = {q: fit_envelope(g, L, q)[0] + fit_envelope(g, L, q)[1] * g.mean() for q in (0.5, 0.9, 1.0)}
+    assert cost[0.5] <= cost[0.9] <= cost[1.0]
+
+
+def test_envelope_ignores_nonfinite_and_validates():
+    g = np.array([1.0, 2.0, 3.0, 4.0])
+    L = np.array([2.0, 1.0, 5.0, 4.0])
+    ref = fit_envelope(g, L)
+    assert fit_envelope(np.r_[g, np.nan, 1.0], np.r_[L, 1.0, np.inf]) == ref
+    with pytest.raises(ValueError, match="4 values but smoothness has 3"):
+        fit_envelope(g, L[:3])
+    with pytest.raises(ValueError, match="got 1"):
+        fit_envelope([1.0, np.nan], [1.0, 2.0])
+    for q in (0.0, 1.5, -1):
+        with pytest.raises(ValueError, match=str(q)):
+            fit_envelope(g, L, quantile=q)
+    with pytest.raises(ValueError, match="-1.0"):
+        fit_envelope([-1.0, 1.0], [1.0, 1.0])
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rank_correlation_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=200)
+    y = x + rng.normal(size=200)
+    if seed % 2:  # heavy ties
+        x, y = np.round(x), np.round(y, 1)
+    ref = scipy_stats.spearmanr(x, y).statistic
+    assert rank_correlation(x, y) == pytest.approx(ref, abs=1e-12)
+
+
+def test_rank_correlation_edge_cases():
+    assert rank_correlation([1, 2, 3, np.nan], [3, 2, 1, 7]) == pytest.approx(-1.0)
+    assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="3 values but y has 2"):
+        rank_correlation([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="got 1"):
+        rank_correlation([1, np.nan], [1, 2])
+
+
+def _true_spearman(rho):
+    # Bivariate normal: rho_S = (6/pi) arcsin(rho/2).
+    return 6 / math.pi * math.asin(rho / 2)
+
+
+def test_bootstrap_ci_covers_truth_with_the_right_width():
+    rng = np.random.default_rng(0)
+    rho = 0.6
+    cov = [[1, rho], [rho, 1]]
+    widths = {}
+    for n in (1000, 4000):
+        x, y = rng.multivariate_normal([0, 0], cov, size=n).T
+        lo, hi = bootstrap_ci(x, y, n_boot=1000, seed=1)
+        rs = _true_spearman(rho)
+        assert lo < rs < hi
+        assert lo < rank_correlation(x, y) < hi
+        # Large-sample standard error of Spearman's rho (Fieller et al. 1957).
+        se = (1 - rs**2) * math.sqrt(1.06 / (n - 3))
+        assert (hi - lo) / (2 * 1.96 * se) == pytest.approx(1.0, abs=0.3)
+        widths[n] = hi - lo
+    assert widths[4000] / widths[1000] == pytest.approx(0.5, abs=0.12)
+
+
+def test_bootstrap_vectorised_equals_loop_and_is_seeded():
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(size=150), 1)
+    y = x + np.round(rng.normal(size=150), 1)
+    fast = bootstrap_ci(x, y, n_boot=300, seed=5)
+    slow = bootstrap_ci(x, y, stat=lambda a, b: rank_correlation(a, b), n_boot=300, seed=5)
+    assert fast == pytest.approx(slow, abs=1e-12)
+    assert bootstrap_ci(x, y, n_boot=300, seed=5) == fast
+    assert bootstrap_ci(x, y, n_boot=300, seed=6) != fast
+    lo, hi = bootstrap_ci(x, y, stat=lambda a, b: float(np.mean(a - b)), n_boot=300, level=0.9)
+    assert lo < float(np.mean(x - y)) < hi
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_ci(x, y, level=1.0)
+    with pytest.raises(ValueError, match="n_boot"):
+        bootstrap_ci(x, y, n_boot=0)

@@ -45,7 +45,7 @@ def normalized_sgd_step(params, grads, *, lr, beta):
 def clipped_step_size(grad_norm, eta_c, gamma):
     r"""The paper's exact clipped step :math:`h_c = \min\{\eta_c, \gamma\eta_c/\|g\|\}` (no eps)."""
     grad_norm = np.asarray(grad_norm, np.float64)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         return np.minimum(eta_c, gamma * eta_c / grad_norm)
 
 

@@ -142,7 +142,7 @@ def iterations_to_eps(grad_norms, eps: float) -> int | None:
     g = np.asarray(grad_norms, dtype=np.float64)
     if g.ndim != 1:
         raise ValueError(f"grad_norms must be one-dimensional, got shape {g.shape}")
-    hit = np.flatnonzero(g <= eps)
+    hit = np.flatnonzero(g <= eps)  # NaN compares False: a diverged run never counts
     return int(hit[0]) if hit.size else None
 
 
@@ -158,7 +158,8 @@ def stochastic_iterations_to_eps(grad_norms, eps: float, prob: float = 0.5) -> i
     g = np.asarray(grad_norms, dtype=np.float64)
     if g.ndim != 2:
         raise ValueError(f"grad_norms must have shape (runs, steps), got {g.shape}")
-    never_below = np.logical_and.accumulate(g >= eps, axis=1)
+    # ~(g < eps) rather than g >= eps: a diverged (NaN) run has not reached eps.
+    never_below = np.logical_and.accumulate(~(g < eps), axis=1)
     frac = never_below.mean(axis=0)
     hit = np.flatnonzero(frac <= prob)
     return int(hit[0]) if hit.size else None

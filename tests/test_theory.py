@@ -103,3 +103,9 @@ def test_stochastic_iterations_to_eps():
     # a run that dips below and comes back still counts as having reached eps
     g2 = np.array([[1.0, 0.0, 1.0], [1.0, 0.0, 1.0]])
     assert T.stochastic_iterations_to_eps(g2, 0.5) == 1
+
+
+def test_diverged_runs_never_count_as_converged():
+    nan = float("nan")
+    assert T.stochastic_iterations_to_eps([[5.0, nan, nan], [5.0, nan, nan]], 0.1) is None
+    assert T.iterations_to_eps([5.0, nan, 0.01], 0.1) == 2

@@ -24,9 +24,11 @@ Every step logs the pre-clip gradient norm :math:`\|g_t\|` (the paper's x-axis),
 was clipped (:math:`\|g_t\| > \gamma`), the learning rate and the step length
 :math:`\|x_{t+1} - x_t\|`, which is :math:`\eta \min\{1, \gamma/\|g_t\|\}\|g_t\|` for clipped
 SGD without momentum or weight decay (``eps`` as in ``clip_grad_norm_``), and the measured
-parameter displacement otherwise. Every ``probe_every`` steps each smoothness estimator of
-:mod:`clipcore.smoothness` is evaluated on the segment :math:`x_t \to x_{t+1}` of that step
-("The smoothness estimator" in PAPER.md); the rows go to the ``probes`` table.
+parameter displacement otherwise. At steps :math:`1, 1 + k, 1 + 2k, \dots` (``k =
+probe_every``) each smoothness estimator of :mod:`clipcore.smoothness` is evaluated on the
+segment :math:`x_t \to x_{t+1}` of that step ("The smoothness estimator" in PAPER.md); the
+rows (step, estimator, grad_norm, smoothness, the step's own ``train_grad_norm`` and
+``step_norm``, ``probe_loss``) go to the ``probes`` table.
 
 **Probe data.** LSTM: the first ``probe_fraction`` of the (used) training stream, batchified
 with the training batch size, capped at ``probe_chunks`` x ``bptt`` rows, cut into
@@ -309,8 +311,11 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 # Scale of each experiment per profile. `paper` is the authors' setting (PAPER.md, "Authors'
-# LSTM setting"; ResNet-20, batch 128, 200 epochs); `ci` was sized so that all six runs,
-# probes included, take about 8 minutes on 2 CPU cores; `smoke` takes seconds per run.
+# LSTM setting"; ResNet-20, batch 128, 200 epochs), probing every 50 / 100 steps. `ci` (real
+# PTB and images, ~150 steps per run, 10 probes of every estimator) was sized by measurement:
+# each run takes about 35-40 s on 2 idle CPU cores and 60-75 s on one, so all six runs fit in
+# about 4 minutes (7 on one core). `smoke` takes a few seconds per run. The ResNet runs of
+# `ci` probe one batch, so there `faithful` (no random lengths, one chunk) equals `fixed`.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "lstm_ptb": dict(
@@ -1011,12 +1016,33 @@ def _train_run(cfg: TrainConfig, cfg_dict: dict, store, writer, device, amp: "_A
     return run
 
 
+class _NoBar:
+    """Stands in for tqdm when the progress bar is off (no tqdm import, no notebook warning)."""
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def _progress_bar(total: int, initial: int, desc: str, progress: bool):
+    if not progress:
+        return _NoBar()
     from tqdm.auto import tqdm
 
-    # disable=None: tqdm turns itself off when the output is not a terminal.
-    return tqdm(total=total, initial=initial, desc=desc, disable=None if progress else True,
-                dynamic_ncols=True, leave=False)  # fmt: skip
+    with warnings.catch_warnings():
+        # tqdm.auto in a kernel without ipywidgets warns and falls back to the text bar.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        # disable=None: tqdm turns itself off when the output is not a terminal.
+        return tqdm(total=total, initial=initial, desc=desc, disable=None, dynamic_ncols=True,
+                    leave=False)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------

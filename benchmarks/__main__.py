@@ -1,0 +1,153 @@
+r"""``python -m benchmarks [--device D] [--quick]``: training speed and smoothness-probe cost.
+
+For each model -- the LSTM language model at the ``ci`` and ``paper`` sizes of
+:data:`clipcore.train.PROFILES` and ResNet-20 (batch 128) -- the harness prints:
+
+``step``
+    median wall time of one *plain training step* of :mod:`clipcore.train` (forward, loss,
+    backward, clipped-SGD update; LSTM chunks of exactly ``bptt`` tokens), and steps/s.
+``fixed``
+    :func:`clipcore.smoothness.estimate` ``("fixed", points=(0.5,))`` -- ONE point on the
+    segment -- on probe data of ONE training batch (LSTM: one ``bptt`` x ``batch`` chunk from
+    a zero hidden state; ResNet: one batch of ``batch`` images), as a multiple of ``step``.
+    Target: at most 1.5 steps (PASS/FAIL).
+``faithful``
+    the authors' estimator on the same amount of data, in steps.
+``hessian/iter``
+    ``estimate("hessian", power_iters=k)`` on the same batch divided by ``k`` (the first-order
+    pass amortised over the ``k`` Hessian-vector products), in steps.
+
+Times are medians over repetitions after a warm-up, with ``torch.cuda.synchronize`` around
+each one on CUDA. ``--quick`` uses fewer repetitions and, on the CPU, skips the paper-size
+LSTM (one step there takes tens of seconds on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from clipcore import smoothness as S
+from clipcore import train as T
+
+FIXED_TARGET = 1.5  # the fixed estimator at one point must cost at most this many steps
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_time(fn, reps: int, device: torch.device) -> float:
+    times = []
+    for _ in range(reps):
+        _sync(device)
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _specs(quick: bool, device: torch.device):
+    """(label, config) of every benchmarked model; probe data = one training batch."""
+    common = dict(device=str(device), probe_chunks=1, checkpoint_every=None)
+    lstm = dict(random_bptt=False, **common)  # every chunk exactly bptt long
+    specs = [("LSTM ci", T.preset("lstm_ptb", "clip_lr30", "ci", **lstm))]
+    if not (quick and device.type == "cpu"):
+        specs.append(("LSTM paper", T.preset("lstm_ptb", "clip_lr30", "paper", **lstm)))
+    specs.append(("ResNet-20", T.preset("resnet_images", "clip_lr5", "paper", **common)))
+    return specs
+
+
+def _build_task(cfg: T.TrainConfig, device: torch.device):
+    try:
+        return T._TASKS[cfg.experiment](cfg, device), cfg
+    except FileNotFoundError:
+        # No CIFAR-10 / Fashion-MNIST here: time the same network on the digits images.
+        cfg = cfg.replace(dataset="digits", n_train=None)
+        return T._TASKS[cfg.experiment](cfg, device), cfg
+
+
+def bench_one(label: str, cfg: T.TrainConfig, device: torch.device, quick: bool) -> dict:
+    heavy = device.type == "cpu" and cfg.experiment == "lstm_ptb" and cfg.batch_size >= 128
+    warmup, reps, est_reps, iters = (1, 3, 1, 2) if quick else (2, 10, 3, 10)
+    if heavy:
+        warmup, reps, est_reps, iters = 1, 2, 1, 2
+    torch.manual_seed(cfg.seed)
+    task, cfg = _build_task(cfg, device)
+    amp = T._Amp(cfg, device)
+    params = list(task.model.parameters())
+    opt = T.make_optimizer(cfg, params, nonfinite="ignore")
+    task.start_epoch()
+
+    def batch():
+        if task.epoch_done():
+            task.start_epoch()
+        return task.next_batch()
+
+    def plain_step():
+        T._train_step(task, opt, batch(), cfg.lr, amp, snapshot=False)
+
+    for _ in range(warmup):
+        plain_step()
+    step = _median_time(plain_step, reps, device)
+    # One more step for the segment x_t -> x_{t+1} the estimators look at.
+    before = T._train_step(task, opt, batch(), cfg.lr, amp, snapshot=True)["before"]
+    after = [p.detach() for p in params]
+    data = task.probe_data()
+
+    def est(name, **kw):
+        return lambda: S.estimate(name, task.model, before, after, data[name], **kw)
+
+    fixed = _median_time(est("fixed", points=(0.5,)), est_reps, device)
+    faithful = _median_time(est("faithful"), est_reps, device)
+    hessian = _median_time(est("hessian", power_iters=iters), est_reps, device) / iters
+    shape = f"{cfg.batch_size}x{cfg.bptt}" if cfg.experiment == "lstm_ptb" else f"{cfg.batch_size}"
+    return dict(label=label, shape=shape, params=sum(p.numel() for p in params), step=step,
+                fixed=fixed / step, faithful=faithful / step, hessian=hessian / step,
+                dataset=task.dataset_name, iters=iters)  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions; skip paper LSTM on CPU")
+    args = parser.parse_args(argv)
+    try:
+        device = T.resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"clipcore benchmarks: device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+          + f", torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
+          + (", --quick" if args.quick else ""))  # fmt: skip
+    print("costs in plain training steps of the same model and batch; "
+          f"target: fixed (1 point, 1 batch) <= {FIXED_TARGET} steps")  # fmt: skip
+    head = f"{'model':<11} {'batch':>7} {'params':>9} {'step ms':>9} {'steps/s':>8} " \
+           f"{'fixed':>6} {'faithful':>8} {'hess/it':>7}  fixed<={FIXED_TARGET}"  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    failed = 0
+    t0 = time.perf_counter()
+    for label, cfg in _specs(args.quick, device):
+        r = bench_one(label, cfg, device, args.quick)
+        ok = r["fixed"] <= FIXED_TARGET
+        failed += not ok
+        print(f"{r['label']:<11} {r['shape']:>7} {r['params']:>9,} {1e3 * r['step']:>9.1f} "
+              f"{1 / r['step']:>8.2f} {r['fixed']:>6.2f} {r['faithful']:>8.2f} {r['hessian']:>7.2f}  "
+              f"{'PASS' if ok else 'FAIL'}", flush=True)  # fmt: skip
+    if args.quick and device.type == "cpu":
+        print("LSTM paper: skipped with --quick on the CPU (run without --quick, or on a GPU)")
+    print(f"({time.perf_counter() - t0:.0f} s; hess/it = estimate('hessian', power_iters=k) / k)")
+    if failed:
+        print(f"{failed} model(s) above the fixed-estimator target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

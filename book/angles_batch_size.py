@@ -51,9 +51,9 @@ device = "auto"
 seed = 0  # seeds the shuffles into batches
 data_dir = None
 results_dir = "results"
-n_sequences = 512  # LSTM examples (sequences of BPTT length)
+n_sequences = 256  # LSTM examples (sequences of BPTT length)
 n_images = 1024  # ResNet examples
-batch_sizes = [1, 4, 16, 64, 256]  # each must be smaller than both example counts
+batch_sizes = [1, 4, 16, 64, 128]  # each must be smaller than both example counts
 min_batches = 16  # shuffle again until every batch size has at least this many batches
 chunk_size = 32  # examples per vmap call (memory knob)
 angle_tol = 0.1  # largest acceptable gap between measured mean cosine and prediction
@@ -87,9 +87,9 @@ for key, r, x, y in (("LSTM", lstm, x_seq, y_seq), ("ResNet", resnet, x_img, y_i
     if key == "ResNet":
         E.recalibrate_batchnorm(init, x)
     for point, model in (("initial", init), (f"step {step} of {total_steps[r.name]}", final)):
-        loss, params = E.example_loss(r.config, model)
-        m = E.measure_angles(loss, params, x, y, batch_sizes, min_batches=min_batches,
-                             chunk_size=chunk_size, seed=seed)  # fmt: skip
+        ex = E.example_loss(r.config, model)
+        m = E.measure_angles(ex.loss, ex.params, x, y, batch_sizes, min_batches=min_batches,
+                             chunk_size=chunk_size, seed=seed, batch_loss=ex.batch_loss)  # fmt: skip
         results[(key, point)] = m
         print(f"{key:6} {point:>16}: N = {m.n_examples}, P = {m.n_params:,}, "
               f"|g| = {np.sqrt(m.mean_sq_norm):.3g}, sigma = {np.sqrt(m.sigma2):.3g}, "

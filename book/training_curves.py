@@ -134,7 +134,7 @@ glue_verdict("tc_lstm_valid", lstm_valid == "clip_lr30", "reaches the best valid
              f"does not reach the best validation loss (run {panel['lstm_ptb'][lstm_valid]} does)")
 glue_verdict("tc_res_fast", res_fast == "clip_lr5", "converges fastest in training loss",
              f"does not converge fastest in training loss (run {panel['resnet_images'][res_fast]} does)")
-glue_verdict("tc_res_acc", acc_clip >= acc_mom - acc_tol, "matches", "does not match")
+glue_verdict("tc_res_acc", acc_clip >= acc_mom - acc_tol, "matches (or exceeds)", "falls short of")
 for name in L:
     glue_number(f"tc_lstm_auc_{name}", L[name]["auc"])
     glue_number(f"tc_lstm_valid_{name}", L[name]["best_valid"])
@@ -142,6 +142,13 @@ for name in L:
 for name in R:
     glue_number(f"tc_res_auc_{name}", R[name]["auc"])
     glue_number(f"tc_res_acc_{name}", 100 * R[name]["final_test_accuracy"])
+swing = 0.0
+for r in runs["resnet_images"].values():
+    ev = r.run.table("eval")
+    acc = ev["accuracy"][ev["split"] == "test"]
+    if acc.size > 1:
+        swing = max(swing, float(np.max(np.abs(np.diff(acc)))))
+glue_number("tc_swing", 100 * swing)
 glue_text("tc_dataset", dataset)
 glue_number("tc_epochs", runs["resnet_images"]["clip_lr5"].config.epochs)
 best_acc = glue_number("tc_best_acc", 100 * max(s["final_test_accuracy"] for s in R.values()))
@@ -165,8 +172,10 @@ print(f"LSTM fastest: {lstm_fast}; best validation: {lstm_valid}; ResNet fastest
 #   momentum (a) and {glue:text}`tc_res_auc_noclip_lr1:.3f` for (b).
 # - **ResNet, test accuracy.** Clipped SGD's final test accuracy,
 #   {glue:text}`tc_res_acc_clip_lr5:.1f`%, {glue:md}`tc_res_acc` momentum SGD's
-#   {glue:text}`tc_res_acc_momentum:.1f`% within the stated tolerance (unclipped (b):
-#   {glue:text}`tc_res_acc_noclip_lr1:.1f`%).
+#   {glue:text}`tc_res_acc_momentum:.1f`% by the stated criterion (at most
+#   {glue:text}`tc_acc_tol_pct:.1f` points below it); unclipped (b) ends at
+#   {glue:text}`tc_res_acc_noclip_lr1:.1f`%. For scale: the largest change of a run's test
+#   accuracy from one epoch to the next is {glue:text}`tc_swing:.1f` points.
 #
 # These are the numbers of this profile, {glue:text}`tc_epochs:.0f` epochs on
 # {glue:md}`tc_dataset`, not the 200 CIFAR-10 epochs behind the paper's 95.2%: the best final

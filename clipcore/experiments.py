@@ -77,6 +77,7 @@ __all__ = [
     "lstm_examples",
     "image_examples",
     "lstm_lm_forward",
+    "ExampleLoss",
     "example_loss",
     "recalibrate_batchnorm",
     "per_example_gradients",
@@ -289,8 +290,11 @@ def scatter_grid(points: Mapping[str, Mapping[str, dict]], row_labels: Mapping[s
     ests = list(dict.fromkeys(e for r in runs for e in points[r]))
     steps = [p["step"] for r in runs for p in points[r].values() if p["step"].size]
     smax = max((float(s.max()) for s in steps), default=1.0)
-    fig, axes = plt.subplots(len(runs), len(ests), squeeze=False, layout="constrained",
+    # Fixed margins rather than a layout engine: constrained layout doubles the render time.
+    fig, axes = plt.subplots(len(runs), len(ests), squeeze=False,
                              figsize=(panel_size[0] * len(ests), panel_size[1] * len(runs)))
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.08, top=0.9 if title else 0.94,
+                        wspace=0.3, hspace=0.3)
     sc = None
     for i, run in enumerate(runs):
         for j, est in enumerate(ests):
@@ -480,14 +484,28 @@ def lstm_lm_forward(params: Mapping[str, Tensor], x: Tensor, n_layers: int):
     return h @ w_dec.T + params["decoder.bias"], h
 
 
-def example_loss(cfg, model: torch.nn.Module) -> tuple[Callable, dict]:
-    r"""``(loss, params)``: ``loss(params, x, y)`` is the training objective on *one* example,
-    written so :func:`torch.func.vmap` can batch it; ``params`` are the model's trainable
-    parameters (detached).
+@dataclass(frozen=True)
+class ExampleLoss:
+    r"""The training objective split over examples.
+
+    ``loss(params, x, y)`` is the loss of *one* example, written so :func:`torch.func.vmap`
+    can batch it; ``batch_loss(params, X, Y)`` is the mean of ``loss`` over a batch computed
+    in one batched forward pass (the same number, much cheaper to differentiate than a
+    vmapped sum); ``params`` are the model's trainable parameters (detached).
+    """
+
+    loss: Callable
+    batch_loss: Callable
+    params: dict
+
+
+def example_loss(cfg, model: torch.nn.Module) -> ExampleLoss:
+    r"""The per-example training objective of ``cfg``'s experiment at ``model``'s parameters.
 
     - LSTM: one sequence ``x, y`` ``[T]`` from a zero hidden state, mean cross-entropy over
       its T targets plus AR :math:`\alpha\,\mathrm{mean}(o^2)` and TAR
-      :math:`\beta\,\mathrm{mean}((h_t - h_{t-1})^2)`, as in training (no dropout).
+      :math:`\beta\,\mathrm{mean}((h_t - h_{t-1})^2)`, as in training (no dropout). Every
+      sequence has the same length, so the batched means equal the mean of the examples'.
     - ResNet: one image ``x`` ``[3, H, W]``, label ``y``; the model in **eval** mode, so
       BatchNorm uses fixed statistics and the objective is a sum over examples (train-mode
       batch statistics would couple the examples of a batch).
@@ -498,24 +516,24 @@ def example_loss(cfg, model: torch.nn.Module) -> tuple[Callable, dict]:
             raise ValueError("Invalid model: example_loss supports the LSTM without dropout only")
         n_layers = model.n_layers
 
-        def loss(p, x, y):
-            logits, out = lstm_lm_forward(p, x[:, None], n_layers)
-            ce = F.cross_entropy(logits[:, 0], y)
+        def objective(p, x, y):  # x, y: [T, B]; all means over time and batch
+            logits, out = lstm_lm_forward(p, x, n_layers)
+            ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             pen = cfg.alpha * out.pow(2).mean() if cfg.alpha else 0.0
             if cfg.beta_tar and out.shape[0] > 1:
                 pen = pen + cfg.beta_tar * (out[1:] - out[:-1]).pow(2).mean()
             return ce + pen
 
-        return loss, params
+        return ExampleLoss(lambda p, x, y: objective(p, x[:, None], y[:, None]),
+                           lambda p, X, Y: objective(p, X.T, Y.T), params)  # fmt: skip
     if cfg.experiment == "resnet_images":
         model.eval()
         buffers = {k: v.detach() for k, v in model.named_buffers()}
 
-        def loss(p, x, y):
-            logits = functional_call(model, (p, buffers), (x[None],))
-            return F.cross_entropy(logits, y[None])
+        def batch_loss(p, X, Y):
+            return F.cross_entropy(functional_call(model, (p, buffers), (X,)), Y)
 
-        return loss, params
+        return ExampleLoss(lambda p, x, y: batch_loss(p, x[None], y[None]), batch_loss, params)
     raise ValueError(f"Invalid experiment: {cfg.experiment!r}")
 
 
@@ -558,13 +576,16 @@ def per_example_gradients(loss: Callable, params: Mapping[str, Tensor], x: Tenso
 
 
 def full_gradient(loss: Callable, params: Mapping[str, Tensor], x: Tensor, y: Tensor,
-                  chunk_size: int = 256) -> Tensor:
-    r""":math:`\bar g = \nabla_\theta \frac1N\sum_i \ell(\theta; x_i, y_i)`, flattened, from
-    batched (not per-example) backward passes over chunks of the N examples."""
+                  chunk_size: int = 256, batch_loss: Callable | None = None) -> Tensor:
+    r""":math:`\bar g = \nabla_\theta \frac1N\sum_i \ell(\theta; x_i, y_i)`, flattened
+    (float64), from batched backward passes over chunks of the N examples: through
+    ``batch_loss`` (the mean over a chunk) when given, else through ``vmap(loss)``."""
     names = list(params)
     N = x.size(0)
 
     def chunk_sum(p, xs, ys):
+        if batch_loss is not None:
+            return batch_loss(p, xs, ys) * xs.size(0)
         return vmap(loss, in_dims=(None, 0, 0))(p, xs, ys).sum()
 
     total = None
@@ -575,45 +596,49 @@ def full_gradient(loss: Callable, params: Mapping[str, Tensor], x: Tensor, y: Te
 
 
 class _StreamingBatches:
-    """Batch sums of one batch size B as the examples stream past, for ``1 + extra`` splits.
+    """Batch sums of one batch size B as the examples stream past, for ``1 + E`` splits.
 
-    Split 0 is the order the examples arrive in (consecutive blocks of B: one open
-    accumulator); each extra split is an independent random partition whose batch sums are
-    accumulated with ``index_add_`` (``N // B`` accumulators, used only when there are few
-    batches). Examples past the last whole batch of a split are left out of it.
+    Split 0 is the order the examples arrive in: consecutive blocks of B, so whole blocks
+    inside a chunk are summed at once and at most one batch is open across chunks. Each of
+    the E extra splits is an independent random partition (used only when there are few
+    batches, so ``E * (N // B)`` accumulators stay few); a chunk adds into them with one
+    product by its 0/1 membership matrix. Examples past the last whole batch of a split are
+    left out of that split. Sums across chunks are accumulated in float64.
     """
 
     def __init__(self, B: int, N: int, P: int, extra_perms: Sequence[np.ndarray], device):
         self.B, self.n = B, N // B
         self.acc = torch.zeros(P, dtype=torch.float64, device=device)
         self.filled = self.seen = 0
-        self.sums: list[Tensor] = []  # split 0: finished batch sums, [k, P] blocks
-        self.extra = []
-        for perm in extra_perms:
-            batch_of = np.full(N, -1, dtype=np.int64)  # example -> batch in this split
-            batch_of[perm[: self.n * B]] = np.arange(self.n * B) // B
-            self.extra.append((torch.as_tensor(batch_of, device=device),
-                               torch.zeros(self.n, P, dtype=torch.float64, device=device)))
+        self.rows = None
+        if extra_perms:
+            # rows[e, i]: accumulator row of example i in extra split e, or -1 (left out).
+            rows = np.full((len(extra_perms), N), -1, dtype=np.int64)
+            for e, perm in enumerate(extra_perms):
+                rows[e, perm[: self.n * B]] = e * self.n + np.arange(self.n * B) // B
+            self.rows = torch.as_tensor(rows, device=device)
+            self.extra = torch.zeros(len(extra_perms) * self.n, P, dtype=torch.float64, device=device)
 
     def add(self, idx: Tensor, G: Tensor, gbar: Tensor, cos_out: list) -> None:
         B, c = self.B, G.size(0)
-        for batch_of, acc in self.extra:
-            b = batch_of[idx]
-            keep = b >= 0
-            acc.index_add_(0, b[keep], G[keep])
+        if self.rows is not None:
+            r = self.rows[:, idx]  # [E, c]
+            dump = self.extra.size(0)  # left-out examples land in a row that is dropped
+            M = torch.zeros(dump + 1, c, dtype=G.dtype, device=G.device)
+            M[r.where(r >= 0, dump), torch.arange(c, device=G.device).expand_as(r)] = 1
+            self.extra += (M[:dump] @ G).double()
         j = 0
         limit = self.n * B  # split 0 stops after its whole batches
         while j < c and self.seen < limit:
-            if self.filled == 0 and c - j >= B:
-                k = min((c - j) // B, (limit - self.seen) // B)
-                if k > 0:
-                    blocks = G[j : j + k * B].reshape(k, B, -1).sum(1)
-                    cos_out.append(_cosines(blocks, gbar))
-                    j += k * B
-                    self.seen += k * B
-                    continue
+            k = min((c - j) // B, (limit - self.seen) // B) if self.filled == 0 else 0
+            if k > 0:  # whole batches inside the chunk
+                blocks = G[j : j + k * B]
+                cos_out.append(_cosines(blocks if B == 1 else blocks.reshape(k, B, -1).sum(1), gbar))
+                j += k * B
+                self.seen += k * B
+                continue
             take = min(B - self.filled, c - j, limit - self.seen)
-            self.acc += G[j : j + take].sum(0)
+            self.acc += G[j : j + take].sum(0).double()
             self.filled += take
             self.seen += take
             j += take
@@ -623,14 +648,15 @@ class _StreamingBatches:
                 self.filled = 0
 
     def extra_cosines(self, gbar: Tensor) -> list[np.ndarray]:
-        return [_cosines(acc, gbar) for _, acc in self.extra]
+        return [] if self.rows is None else [_cosines(self.extra, gbar)]
 
 
 def _cosines(S: Tensor, gbar: Tensor) -> np.ndarray:
-    """Cosines between the rows of S and gbar (float64, on the host)."""
-    num = S @ gbar
-    den = torch.linalg.vector_norm(S, dim=1) * torch.linalg.vector_norm(gbar)
-    return (num / den).cpu().numpy()
+    """Cosines between the rows of S and gbar (in S's dtype; float64 on the host)."""
+    g = gbar.to(S.dtype)
+    num = S @ g
+    den = torch.linalg.vector_norm(S, dim=1) * torch.linalg.vector_norm(g)
+    return (num / den).double().cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -670,13 +696,14 @@ class AngleMeasurement:
 
 def measure_angles(loss: Callable, params: Mapping[str, Tensor], x: Tensor, y: Tensor,
                    batch_sizes: Sequence[int], *, min_batches: int = 16, chunk_size: int = 32,
-                   seed: int = 0) -> AngleMeasurement:
+                   seed: int = 0, batch_loss: Callable | None = None) -> AngleMeasurement:
     r"""Angles between batch gradients and the full gradient on the N examples ``x, y``.
 
     The examples are shuffled (``seed``) and cut into :math:`\lfloor N/B\rfloor` consecutive
     batches per B (sampling without replacement); when that gives fewer than ``min_batches``
     batches, further independent shuffles are added until it does not. One pass computes
-    :math:`\bar g` (:func:`full_gradient`), a second streams the per-example gradients
+    :math:`\bar g` (:func:`full_gradient`, through ``batch_loss`` when given, e.g.
+    :attr:`ExampleLoss.batch_loss`), a second streams the per-example gradients
     (:func:`per_example_gradients`) into the batch sums and :math:`\sigma^2`.
     """
     N = int(x.size(0))
@@ -691,7 +718,7 @@ def measure_angles(loss: Callable, params: Mapping[str, Tensor], x: Tensor, y: T
     device = x.device
     rng = np.random.default_rng(seed)
     order = rng.permutation(N)
-    gbar = full_gradient(loss, params, x, y, chunk_size=max(chunk_size, 64))
+    gbar = full_gradient(loss, params, x, y, chunk_size=max(chunk_size, 64), batch_loss=batch_loss)
     P = gbar.numel()
     streams = {}
     for B in Bs:
@@ -705,11 +732,12 @@ def measure_angles(loss: Callable, params: Mapping[str, Tensor], x: Tensor, y: T
     xs, ys = x[order_t], y[order_t]
     start = 0
     for G in per_example_gradients(loss, params, xs, ys, chunk_size):
-        G = G.double()
+        # G stays in the model's dtype (a float64 copy of a chunk of a large model is costly);
+        # sums over a chunk's rows are formed in that dtype, everything beyond in float64.
         idx = order_t[start : start + G.size(0)]
         start += G.size(0)
-        total += G.sum(0)
-        sq_dev += float(((G - gbar) ** 2).sum())
+        total += G.sum(0).double()
+        sq_dev += float(torch.linalg.vector_norm(G - gbar.to(G.dtype), dtype=torch.float64)) ** 2
         for B in Bs:
             streams[B].add(idx, G, gbar, cos_parts[B])
     cosines = {B: np.concatenate(cos_parts[B] + streams[B].extra_cosines(gbar)) for B in Bs}

@@ -270,11 +270,13 @@ def test_lstm_per_example_gradients_match_autograd_per_sequence():
         pen = cfg.alpha * out.pow(2).mean() + cfg.beta_tar * (raw[1:] - raw[:-1]).pow(2).mean()
         return F.cross_entropy(logits, y) + pen
 
-    loss, params = E.example_loss(cfg, model)
-    G = torch.cat(list(E.per_example_gradients(loss, params, xs, ys, chunk_size=3)))
+    ex = E.example_loss(cfg, model)
+    G = torch.cat(list(E.per_example_gradients(ex.loss, ex.params, xs, ys, chunk_size=3)))
     torch.testing.assert_close(G, _loop_grads(model, loss_one, xs, ys), rtol=1e-10, atol=1e-12)
-    full = E.full_gradient(loss, params, xs, ys, chunk_size=4)
+    full = E.full_gradient(ex.loss, ex.params, xs, ys, chunk_size=4)
     torch.testing.assert_close(full, G.mean(0), rtol=1e-10, atol=1e-13)
+    batched = E.full_gradient(ex.loss, ex.params, xs, ys, chunk_size=4, batch_loss=ex.batch_loss)
+    torch.testing.assert_close(batched, G.mean(0), rtol=1e-10, atol=1e-13)
 
 
 def test_resnet_per_example_gradients_use_fixed_batchnorm_statistics():
@@ -282,11 +284,13 @@ def test_resnet_per_example_gradients_use_fixed_batchnorm_statistics():
     model = M.ResNetCifar(8, 4, widths=(2, 4, 4)).to(DT)
     xs, ys = torch.randn(6, 3, 8, 8, dtype=DT), torch.randint(0, 4, (6,))
     E.recalibrate_batchnorm(model, xs, batch_size=4)
-    loss, params = E.example_loss(_Cfg("resnet_images"), model)
+    ex = E.example_loss(_Cfg("resnet_images"), model)
     assert not model.training
-    G = torch.cat(list(E.per_example_gradients(loss, params, xs, ys, chunk_size=4)))
+    G = torch.cat(list(E.per_example_gradients(ex.loss, ex.params, xs, ys, chunk_size=4)))
     ref = _loop_grads(model, lambda x, y: F.cross_entropy(model(x[None]), y[None]), xs, ys)
     torch.testing.assert_close(G, ref, rtol=1e-10, atol=1e-12)
+    batched = E.full_gradient(ex.loss, ex.params, xs, ys, chunk_size=4, batch_loss=ex.batch_loss)
+    torch.testing.assert_close(batched, G.mean(0), rtol=1e-10, atol=1e-13)
 
 
 def test_recalibrated_batchnorm_holds_the_average_batch_statistics():
@@ -355,6 +359,18 @@ def test_measure_angles_matches_the_whole_matrix_computation(chunk_size):
     np.testing.assert_allclose(r.angles(1), np.degrees(np.arccos(np.clip(ref[1], -1, 1))))
 
 
+def test_float32_gradients_agree_with_the_float64_computation():
+    loss, params, A, b, G = _linear_problem(N=60, seed=2)
+    Bs = [1, 4, 16, 25]
+    r32 = E.measure_angles(loss, {"w": params["w"].float()}, A.float(), b.float(), Bs, min_batches=6,
+                           chunk_size=7, seed=3)  # fmt: skip
+    ref = _brute_cosines(G, Bs, 6, 3)
+    for B in Bs:
+        np.testing.assert_allclose(r32.cosines[B], ref[B], rtol=0, atol=1e-5)
+    m2, s2 = gradient_moments(G)
+    assert r32.mean_sq_norm == pytest.approx(m2, rel=1e-5) and r32.sigma2 == pytest.approx(s2, rel=1e-5)
+
+
 def test_angles_shrink_with_batch_size_as_predicted():
     """Gaussian per-example gradients: the prediction is close for every B (it is exact for
     the root mean square; the mean of the cosine is within a few hundredths here)."""
@@ -393,11 +409,11 @@ def test_measure_angles_on_cuda_matches_cpu():
     model = _tiny_lstm(3)
     cfg = _Cfg("lstm_ptb")
     xs, ys = torch.randint(0, 23, (24, 6)), torch.randint(0, 23, (24, 6))
-    loss, params = E.example_loss(cfg, model)
-    cpu = E.measure_angles(loss, params, xs, ys, [1, 4, 16], min_batches=4, chunk_size=5)
-    model = model.cuda()
-    loss, params = E.example_loss(cfg, model)
-    gpu = E.measure_angles(loss, params, xs.cuda(), ys.cuda(), [1, 4, 16], min_batches=4, chunk_size=5)
+    ex = E.example_loss(cfg, model)
+    cpu = E.measure_angles(ex.loss, ex.params, xs, ys, [1, 4, 16], min_batches=4, chunk_size=5)
+    ex = E.example_loss(cfg, model.cuda())
+    gpu = E.measure_angles(ex.loss, ex.params, xs.cuda(), ys.cuda(), [1, 4, 16], min_batches=4,
+                           chunk_size=5, batch_loss=ex.batch_loss)  # fmt: skip
     for B in (1, 4, 16):
         np.testing.assert_allclose(gpu.cosines[B], cpu.cosines[B], rtol=1e-9, atol=1e-10)
     assert gpu.sigma2 == pytest.approx(cpu.sigma2, rel=1e-9)

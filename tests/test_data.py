@@ -551,4 +551,6 @@ def test_augment_on_cuda_matches_cpu():
     b = augment(x.cuda(), torch.Generator(device="cuda").manual_seed(5))
     assert a.is_cuda and torch.equal(a, b)
     z = normalize(x.cuda(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    assert z.is_cuda and torch.allclose(z.cpu(), normalize(x, (0.5,) * 3, (0.25,) * 3))
+    assert z.is_cuda
+    # Same formula, different kernels: equal to float32 rounding, not bit for bit.
+    torch.testing.assert_close(z.cpu(), normalize(x, (0.5,) * 3, (0.25,) * 3), rtol=1e-6, atol=1e-6)

@@ -280,6 +280,7 @@ def estimate(
     power_iters: int = 20,
     generator: torch.Generator | None = None,
     draw: int = 0,
+    grad_before: Sequence[Tensor] | None = None,
 ) -> SmoothnessEstimate:
     r"""Estimate the local smoothness at :math:`x_t` = ``before`` with estimator ``name``.
 
@@ -304,6 +305,13 @@ def estimate(
         ``extra["hv_norm"]`` holds :math:`\|\nabla^2 \bar f\, v\|`, also a lower bound on
         :math:`\|\nabla^2 \bar f\|_2`. grad_norm :math:`= \|\bar g(x_t)\|` from the same pass.
 
+    ``grad_before`` (``fixed`` only): :math:`\bar g(x_t)` on ``data.chunks(draw)``, when the
+    caller already has it -- e.g. the gradient a training step just computed, with that step's
+    batch as the probe data. The evaluation at :math:`x_t` is then skipped, so one point costs
+    one gradient evaluation instead of two (``extra["loss"]`` is nan: the loss at
+    :math:`x_t` was not evaluated). The caller vouches that it is the gradient of the same
+    function; :mod:`benchmarks` checks that it gives the same estimate.
+
     A zero step (:math:`d = 0`) gives ``smoothness = nan`` for ``fixed`` and ``faithful``:
     the difference quotient is undefined, and nan keeps the point off log-scale plots.
     """
@@ -313,6 +321,10 @@ def estimate(
         raise ValueError(f"draw must be an int, got {draw!r}")
     probe = _Probe(model, data)
     x = probe.check_point(before, "before")
+    if grad_before is not None:
+        if name != "fixed":
+            raise ValueError(f"grad_before is only used by the 'fixed' estimator, not {name!r}")
+        given = probe.check_point(grad_before, "grad_before")
 
     if name == "hessian":
         if not isinstance(power_iters, (int, np.integer)) or power_iters < 1:
@@ -347,8 +359,11 @@ def estimate(
         pts = _check_points(points)
         chunks, weights = probe.chunks(draw)
         tw = sum(weights)
-        g0, loss0 = probe.gradient(x, chunks, weights)
-        g0 = _scale(g0, 1.0 / tw)
+        if grad_before is None:
+            g0, loss0 = probe.gradient(x, chunks, weights)
+            g0 = _scale(g0, 1.0 / tw)
+        else:  # the caller's gradient at x_t: one evaluation saved
+            g0, loss0 = given, math.nan
         ratios = {}
         if step_norm > 0:
             for s in pts:

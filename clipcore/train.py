@@ -351,7 +351,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # Probes on the first 2 chunks (35,840 tokens, 3.9% of train; the authors used 10%)
             # every 100 steps: cuDNN has no double backward, so a Hessian-vector product runs
             # on the native LSTM kernels at ~16 steps per chunk (H100, benchmarks/); this keeps
-            # the probes at ~2 s each and a run at ~6 minutes.
+            # the probes at ~2 s each; a run took 432-449 s on one H100.
             probe_every=100, probe_fraction=0.1, probe_chunks=2, power_iters=5,
         ),
         "resnet_images": dict(
@@ -571,6 +571,11 @@ class _LSTMTask:
                 out[name] = S.ProbeData.pinned(pinned, loss, weights)
         return out
 
+    def probe_chunk(self, batch: _Batch) -> _Chunk:
+        """A training batch as a probe chunk (from a zero hidden state: equal to the step's
+        objective only for a batch that starts an epoch)."""
+        return _Chunk(True, batch.x, batch.y)
+
     def state_dict(self) -> dict:
         return {
             "pos": self.pos,
@@ -696,6 +701,10 @@ class _ImageTask:
             return float(chunk[1].numel())
 
         return {name: S.ProbeData.pinned(chunks, loss, weights) for name in cfg.estimators}
+
+    def probe_chunk(self, batch: _Batch):
+        """A training batch (augmented, normalised) as a probe chunk."""
+        return (batch.x, batch.y)
 
     def state_dict(self) -> dict:
         return {

@@ -136,6 +136,39 @@ def _spectral_quadratic(eigs, seed):
     return q @ torch.diag(torch.tensor(eigs, dtype=DT)) @ q.T
 
 
+def test_fixed_reuses_a_given_gradient_at_x_t():
+    """grad_before replaces the evaluation at x_t: same estimate, one gradient pass fewer."""
+    dim = 5
+    chunks = quad_chunks(3, dim, seed=4)
+    calls = []
+
+    def counting_loss(model, chunk):
+        calls.append(chunk)
+        return quad_loss(model, chunk)
+
+    data = ProbeData.pinned(chunks, counting_loss)
+    gen = torch.Generator().manual_seed(5)
+    x0 = torch.randn(dim, generator=gen, dtype=DT)
+    d = 1e-2 * torch.randn(dim, generator=gen, dtype=DT)
+    model = Point(x0)
+    A = weighted_matrix(chunks, [1.0] * 3)
+    b = sum(bi for _, bi in chunks) / 3
+    full = estimate("fixed", model, [x0], [x0 + d], data)
+    n_full = len(calls)
+    calls.clear()
+    reused = estimate("fixed", model, [x0], [x0 + d], data, grad_before=[A @ x0 + b])
+    assert len(calls) == n_full // 2 == len(chunks)  # only the point x_t + d/2 is evaluated
+    assert reused.smoothness == pytest.approx(full.smoothness, rel=1e-10)
+    assert reused.grad_norm == pytest.approx(full.grad_norm, rel=1e-12)
+    assert math.isnan(reused.extra["loss"]) and not math.isnan(full.extra["loss"])
+    # A wrong gradient is used as given (the caller vouches for it): the estimate changes.
+    off = estimate("fixed", model, [x0], [x0 + d], data, grad_before=[A @ x0])
+    assert off.smoothness != pytest.approx(full.smoothness, rel=1e-3)
+    with pytest.raises(ValueError, match=r"grad_before\[0\] has shape"):
+        estimate("fixed", model, [x0], [x0 + d], data, grad_before=[torch.zeros(dim + 1, dtype=DT)])
+    with pytest.raises(ValueError, match="only used by the 'fixed'"):
+        estimate("hessian", model, [x0], None, data, grad_before=[A @ x0 + b])
+
 @pytest.mark.parametrize("eigs", [[10.0, 5.0, -3.0, 1.0, 0.5, 0.0], [-10.0, 5.0, 3.0, -1.0, 0.2, 0.1]])
 def test_hessian_on_quadratic(eigs):
     A = _spectral_quadratic(eigs, seed=3)

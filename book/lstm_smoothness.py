@@ -58,8 +58,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from clipcore import experiments as E
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, seed_everything
-from clipcore.smoothness import ESTIMATORS
+from clipcore.pages import check_profile, glue_claim_verdicts, glue_number, glue_text, seed_everything
 
 check_profile(profile)
 seed_everything(seed)
@@ -67,23 +66,22 @@ glue_number("ls_level_pct", 100 * level)
 glue_number("ls_min_lower", min_lower)
 glue_number("ls_min_gap", min_gap)
 
-EXP, STRONG, WEAK = "lstm_ptb", "clip_lr30", ["noclip_lr2", "clip_lr2"]
-runs = E.load_runs(EXP, profile, results_dir, device=device, data_dir=data_dir)
-panel = {name: f"({'abc'[i]}) {r.label}" for i, (name, r) in enumerate(runs.items())}
-for name, r in runs.items():
-    how = f"trained now in {r.seconds:.0f} s" if r.trained else "loaded from the run store"
-    print(f"{panel[name]:<30} {how}; {r.run.path}")
+# The three runs (trained unless stored), the probe points of every estimator, Spearman's rho
+# with its bootstrap interval and the envelope per run and estimator, and the claim's verdict:
+# strong correlation in (a), much weaker in (b) and (c).
+study = E.smoothness_study("lstm_ptb", profile, results_dir, strong="clip_lr30",
+                           weak=["noclip_lr2", "clip_lr2"], device=device, data_dir=data_dir,
+                           n_boot=n_boot, level=level, min_lower=min_lower, min_gap=min_gap,
+                           seed=seed)
+print(study.run_sources())
 
-cfg, meta = runs[STRONG].config, runs[STRONG].run.meta
-points = {name: {est: E.probe_points(r.run, est) for est in ESTIMATORS} for name, r in runs.items()}
-n_probes = min(p["step"].size for per in points.values() for p in per.values())
-steps = int(runs[STRONG].run.table("metrics")["step"].max())
+cfg, meta = study.config, study.meta  # of run (a)
 glue_text("ls_scale", f"{cfg.n_layers} layers of {cfg.hidden_size} hidden units, embedding "
           f"{cfg.emb_size}, {meta['n_parameters']:,} parameters, trained on "
           f"{cfg.train_fraction:.0%} of the training tokens of {meta['dataset']} for "
-          f"{cfg.epochs} epochs ({steps} steps of batch {cfg.batch_size}, BPTT {cfg.bptt})")
-glue_text("ls_probes", f"every {cfg.probe_every} steps ({n_probes} or more probe points per "
-          f"run and estimator)")
+          f"{cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size}, BPTT {cfg.bptt})")
+glue_text("ls_probes", f"every {cfg.probe_every} steps ({study.n_probes} or more probe points "
+          f"per run and estimator)")
 
 # %% [markdown]
 # At this profile's scale the model has {glue:md}`ls_scale`; the smoothness is probed
@@ -97,9 +95,7 @@ glue_text("ls_probes", f"every {cfg.probe_every} steps ({n_probes} or more probe
 # (`clipcore.smoothness.fit_envelope`).
 
 # %%
-table = E.correlation_table(points, n_boot=n_boot, level=level, seed=seed)
-envelopes = {(r["run"], r["estimator"]): (r["L0"], r["L1"]) for r in table}
-fig = E.scatter_grid(points, panel, envelopes=envelopes,
+fig = E.scatter_grid(study.points, study.panel, envelopes=study.envelopes,
                      title=f"LSTM on {meta['dataset']}: gradient norm vs smoothness")
 plt.show()
 
@@ -107,7 +103,7 @@ plt.show()
 # ## The same on linear axes (Figure 5)
 
 # %%
-fig = E.scatter_grid(points, panel, log=False, envelopes=envelopes,
+fig = E.scatter_grid(study.points, study.panel, log=False, envelopes=study.envelopes,
                      title=f"LSTM on {meta['dataset']}: linear axes")
 plt.show()
 
@@ -118,16 +114,9 @@ plt.show()
 # its percentile-bootstrap interval over the probe points, and the envelope $(L_0, L_1)$:
 
 # %%
-rows = [dict(r, run=panel[r["run"]]) for r in table]
-print(E.format_table(rows, ["run", "estimator", "n", "rho", "lo", "hi", "L0", "L1"]))
-verdicts = E.claim_verdicts(table, STRONG, WEAK, min_lower=min_lower, min_gap=min_gap)
-for est, v in verdicts.items():
-    glue_verdict(f"ls_claim_{est}", v["ok"], "reproduced", "not reproduced")
-    glue_number(f"ls_rho_{est}", v["rho"])
-    glue_number(f"ls_lo_{est}", v["lo"])
-    glue_number(f"ls_gap_{est}", v["gap"])
-    print(f"{est}: claim {'holds' if v['ok'] else 'fails'} (lower end {v['lo']:.3f}, "
-          f"gap {v['gap']:.3f})")
+print(study.table_text())
+print(study.verdict_text())
+glue_claim_verdicts("ls", study.verdicts)  # ls_claim_<estimator>, ls_rho_, ls_lo_, ls_gap_
 
 # %% [markdown]
 # ## Verdicts
@@ -139,26 +128,13 @@ for est, v in verdicts.items():
 # | `hessian` | {glue:text}`ls_rho_hessian:.2f` | {glue:text}`ls_lo_hessian:.2f` | {glue:text}`ls_gap_hessian:.2f` | {glue:md}`ls_claim_hessian` |
 
 # %%
-ok = {est: v["ok"] for est, v in verdicts.items()}
-if ok["faithful"] and not (ok["fixed"] and ok["hessian"]):
-    weaker = [e for e in ("fixed", "hessian") if not ok[e]]
-    text = (f"The authors' estimator reproduces the claim, but {' and '.join(f'`{e}`' for e in weaker)} "
-            "does not: the correlation seen through the flawed estimator is weakened once the "
-            "data of the two gradients is pinned (or once the Hessian itself is measured).")
-elif ok["faithful"]:
-    text = "All three estimators reproduce the claim: the corrected ones do not weaken it here."
-elif any(ok.values()):
-    text = (f"The authors' estimator does not reproduce the claim at this scale, but "
-            f"{' and '.join(f'`{e}`' for e, v in ok.items() if v)} does.")
-else:
-    text = ("No estimator reproduces the claim at this scale by the criterion above; the "
-            "numbers in the table say how far each one is from it.")
+text = study.summary(why_weaker="the correlation seen through the flawed estimator is weakened "
+                     "once the data of the two gradients is pinned (or once the Hessian itself "
+                     "is measured).")
 glue_text("ls_summary", text)
 # The faithful estimator's extra factor over the corrected one in run (a) (median ratio).
-fa, fx = points[STRONG]["faithful"], points[STRONG]["fixed"]
-common, ia, ib = np.intersect1d(fa["step"], fx["step"], return_indices=True)
-ratio = np.median(fa["smoothness"][ia] / fx["smoothness"][ib]) if common.size else np.nan
-glue_number("ls_ratio", ratio)
+ratios = study.ratios(runs=[study.strong], num="faithful", den="fixed")
+glue_number("ls_ratio", np.median(ratios) if ratios.size else np.nan)
 print(text)
 
 # %% [markdown]

@@ -51,8 +51,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from clipcore import experiments as E
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, seed_everything
-from clipcore.smoothness import ESTIMATORS
+from clipcore.pages import (check_profile, glue_claim_verdicts, glue_number, glue_text,
+                            glue_verdict, seed_everything)
 
 check_profile(profile)
 seed_everything(seed)
@@ -60,24 +60,23 @@ glue_number("rn_level_pct", 100 * level)
 glue_number("rn_min_lower", min_lower)
 glue_number("rn_min_gap", min_gap)
 
-EXP, STRONG, WEAK = "resnet_images", "clip_lr5", ["momentum", "noclip_lr1"]
-runs = E.load_runs(EXP, profile, results_dir, device=device, data_dir=data_dir)
-panel = {name: f"({'abc'[i]}) {r.label}" for i, (name, r) in enumerate(runs.items())}
-for name, r in runs.items():
-    how = f"trained now in {r.seconds:.0f} s" if r.trained else "loaded from the run store"
-    print(f"{panel[name]:<30} {how}; {r.run.path}")
+# The three runs (trained unless stored), the probe points of every estimator, Spearman's rho
+# with its bootstrap interval and the envelope per run and estimator, and the claim's verdict:
+# strong correlation in (c), much weaker in (a) and (b).
+study = E.smoothness_study("resnet_images", profile, results_dir, strong="clip_lr5",
+                           weak=["momentum", "noclip_lr1"], device=device, data_dir=data_dir,
+                           n_boot=n_boot, level=level, min_lower=min_lower, min_gap=min_gap,
+                           seed=seed)
+print(study.run_sources())
 
-cfg, meta = runs[STRONG].config, runs[STRONG].run.meta
+cfg, meta = study.config, study.meta  # of run (c)
 dataset = meta["dataset"]  # clipcore.data.ImageData.name: says when it is a stand-in
-points = {name: {est: E.probe_points(r.run, est) for est in ESTIMATORS} for name, r in runs.items()}
-n_probes = min(p["step"].size for per in points.values() for p in per.values())
-steps = int(runs[STRONG].run.table("metrics")["step"].max())
 n_train = "all" if cfg.n_train is None else f"{cfg.n_train:,}"
 glue_text("rn_scale", f"a ResNet-{cfg.depth} of base width {cfg.width} "
           f"({meta['n_parameters']:,} parameters) trained on {n_train} training images of "
-          f"{dataset} for {cfg.epochs} epochs ({steps} steps of batch {cfg.batch_size})")
-glue_text("rn_probes", f"every {cfg.probe_every} steps ({n_probes} or more probe points per "
-          f"run and estimator)")
+          f"{dataset} for {cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size})")
+glue_text("rn_probes", f"every {cfg.probe_every} steps ({study.n_probes} or more probe points "
+          f"per run and estimator)")
 
 # %% [markdown]
 # At this profile's scale the model is {glue:md}`rn_scale`; the smoothness is probed
@@ -91,9 +90,7 @@ glue_text("rn_probes", f"every {cfg.probe_every} steps ({n_probes} or more probe
 # tightest envelope $L_0 + L_1\|\nabla f\|$ above the points of the panel.
 
 # %%
-table = E.correlation_table(points, n_boot=n_boot, level=level, seed=seed)
-envelopes = {(r["run"], r["estimator"]): (r["L0"], r["L1"]) for r in table}
-fig = E.scatter_grid(points, panel, envelopes=envelopes,
+fig = E.scatter_grid(study.points, study.panel, envelopes=study.envelopes,
                      title=f"ResNet on {dataset}: gradient norm vs smoothness")
 plt.show()
 
@@ -101,7 +98,7 @@ plt.show()
 # ## The same on linear axes
 
 # %%
-fig = E.scatter_grid(points, panel, log=False, envelopes=envelopes,
+fig = E.scatter_grid(study.points, study.panel, log=False, envelopes=study.envelopes,
                      title=f"ResNet on {dataset}: linear axes")
 plt.show()
 
@@ -112,16 +109,9 @@ plt.show()
 # percentile-bootstrap interval over the probe points, and the envelope $(L_0, L_1)$:
 
 # %%
-rows = [dict(r, run=panel[r["run"]]) for r in table]
-print(E.format_table(rows, ["run", "estimator", "n", "rho", "lo", "hi", "L0", "L1"]))
-verdicts = E.claim_verdicts(table, STRONG, WEAK, min_lower=min_lower, min_gap=min_gap)
-for est, v in verdicts.items():
-    glue_verdict(f"rn_claim_{est}", v["ok"], "reproduced", "not reproduced")
-    glue_number(f"rn_rho_{est}", v["rho"])
-    glue_number(f"rn_lo_{est}", v["lo"])
-    glue_number(f"rn_gap_{est}", v["gap"])
-    print(f"{est}: claim {'holds' if v['ok'] else 'fails'} (lower end {v['lo']:.3f}, "
-          f"gap {v['gap']:.3f})")
+print(study.table_text())
+print(study.verdict_text())
+glue_claim_verdicts("rn", study.verdicts)  # rn_claim_<estimator>, rn_rho_, rn_lo_, rn_gap_
 
 # %% [markdown]
 # ## Verdicts
@@ -133,29 +123,12 @@ for est, v in verdicts.items():
 # | `hessian` | {glue:text}`rn_rho_hessian:.2f` | {glue:text}`rn_lo_hessian:.2f` | {glue:text}`rn_gap_hessian:.2f` | {glue:md}`rn_claim_hessian` |
 
 # %%
-ok = {est: v["ok"] for est, v in verdicts.items()}
-if ok["faithful"] and not (ok["fixed"] and ok["hessian"]):
-    weaker = [e for e in ("fixed", "hessian") if not ok[e]]
-    text = (f"The authors' estimator reproduces the claim, but {' and '.join(f'`{e}`' for e in weaker)} "
-            "does not: measured without the estimator's flaws, the correlation is weaker.")
-elif ok["faithful"]:
-    text = "All three estimators reproduce the claim: the corrected ones do not weaken it here."
-elif any(ok.values()):
-    text = (f"The authors' estimator does not reproduce the claim at this scale, but "
-            f"{' and '.join(f'`{e}`' for e, v in ok.items() if v)} does.")
-else:
-    text = ("No estimator reproduces the claim at this scale by the criterion above; the "
-            "numbers in the table say how far each one is from it.")
+text = study.summary(why_weaker="measured without the estimator's flaws, the correlation is weaker.")
 glue_text("rn_summary", text)
 print(text)
 # faithful vs fixed at the same steps: with pinned image batches they differ only by the
 # faithful sum over the K probe batches (a factor K) and rounding.
-ratios = []
-for per in points.values():
-    fa, fx = per["faithful"], per["fixed"]
-    _, ia, ib = np.intersect1d(fa["step"], fx["step"], return_indices=True)
-    ratios.extend(fa["smoothness"][ia] / fx["smoothness"][ib])
-ratios = np.asarray(ratios)
+ratios = study.ratios(num="faithful", den="fixed")  # all runs
 k = np.median(ratios) if ratios.size else np.nan
 glue_number("rn_factor", k)
 dev = glue_number("rn_faith_dev", np.max(np.abs(ratios / k - 1)) if ratios.size else np.nan)

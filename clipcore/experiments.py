@@ -20,6 +20,11 @@ positive correlation in run (a), much weaker in the others" with a criterion fix
 advance: the strong run's lower confidence bound exceeds ``min_lower`` and its
 :math:`\rho` exceeds every other run's by at least ``min_gap``.
 
+**Smoothness studies** (:func:`smoothness_study`). What the LSTM and ResNet pages compute
+from one experiment's runs, in one :class:`SmoothnessStudy`: the runs with their panel labels,
+the probe points of every estimator, the correlation table with its envelopes, the claim's
+verdicts, and the ratio of two estimators at the same steps.
+
 **Training curves** (:func:`training_summary`). The *area under the training-loss curve*
 is :math:`\mathrm{AUC} = \frac1T\sum_{t=1}^T \ell_t` over the T optimiser steps (per-step
 training cross-entropy; the mean, so runs of equal length compare directly): the lower, the
@@ -70,6 +75,8 @@ __all__ = [
     "claim_verdicts",
     "format_table",
     "scatter_grid",
+    "SmoothnessStudy",
+    "smoothness_study",
     "running_mean",
     "training_summary",
     "build_model",
@@ -339,6 +346,148 @@ def _log_axes(ax, x, y) -> None:
         axis.set_major_locator(FixedLocator(ticks))
         axis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:.2g}"))
         axis.set_minor_formatter(NullFormatter())
+
+
+# --------------------------------------------------------------------------------------
+# Smoothness studies: what the two experiment pages compute
+# --------------------------------------------------------------------------------------
+
+
+def _check_claim_runs(names: Sequence[str], strong: str, weak: Sequence[str]) -> tuple[str, ...]:
+    if strong not in names:
+        raise ValueError(f"Invalid strong: {strong!r} (choose from {', '.join(names)})")
+    if isinstance(weak, str) or not weak:
+        raise ValueError(f"Invalid weak: {weak!r} (a non-empty list of run names)")
+    bad = [w for w in weak if w not in names or w == strong]
+    if bad:
+        raise ValueError(f"Invalid weak: {bad!r} (runs other than {strong!r} among {', '.join(names)})")
+    return tuple(weak)
+
+
+@dataclass(frozen=True)
+class SmoothnessStudy:
+    r"""Gradient norm against smoothness along the runs of one experiment, and the verdict
+    on the claim "strong positive correlation in run ``strong``, much weaker in the ``weak``
+    runs" (built by :func:`smoothness_study`).
+
+    - ``runs``: ``{name: StoredRun}`` in panel order (a), (b), (c);
+    - ``panel``: ``{name: "(a) lr 30, clipped at 0.25"}``, the row labels of the figures;
+    - ``points[run][estimator]``: the probe points (:func:`probe_points`) of every estimator
+      of :data:`clipcore.smoothness.ESTIMATORS`;
+    - ``table``: :func:`correlation_table` of ``points`` (Spearman's :math:`\rho`, its
+      bootstrap interval and the envelope :math:`(L_0, L_1)` per run and estimator);
+    - ``verdicts``: :func:`claim_verdicts` of ``table``, per estimator.
+    """
+
+    strong: str
+    weak: tuple[str, ...]
+    runs: dict
+    panel: dict
+    points: dict
+    table: list
+    verdicts: dict
+
+    @classmethod
+    def from_runs(cls, runs: Mapping[str, StoredRun], strong: str, weak: Sequence[str], *,
+                  n_boot: int = 2000, level: float = 0.95, min_lower: float = 0.5,
+                  min_gap: float = 0.2, seed: int = 0) -> "SmoothnessStudy":
+        """The study of finished runs ``{name: StoredRun}`` (e.g. from :func:`load_runs`);
+        their order gives the panels (a), (b), (c)."""
+        weak = _check_claim_runs(list(runs), strong, weak)
+        panel = {name: f"({chr(ord('a') + i)}) {r.label}" for i, (name, r) in enumerate(runs.items())}
+        points = {name: {est: probe_points(r.run, est) for est in ESTIMATORS} for name, r in runs.items()}
+        table = correlation_table(points, n_boot=n_boot, level=level, seed=seed)
+        verdicts = claim_verdicts(table, strong, weak, min_lower=min_lower, min_gap=min_gap)
+        return cls(strong, weak, dict(runs), panel, points, table, verdicts)
+
+    @property
+    def config(self):
+        """The strong run's :class:`clipcore.train.TrainConfig`."""
+        return self.runs[self.strong].config
+
+    @property
+    def meta(self) -> dict:
+        """The strong run's stored ``meta`` (``dataset``, ``n_parameters``, ...)."""
+        return self.runs[self.strong].run.meta
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps of the strong run (the last step of its metrics)."""
+        return int(self.runs[self.strong].run.table("metrics")["step"].max())
+
+    @property
+    def n_probes(self) -> int:
+        """The fewest probe points of any run and estimator."""
+        return min(p["step"].size for per in self.points.values() for p in per.values())
+
+    @property
+    def envelopes(self) -> dict:
+        """``{(run, estimator): (L0, L1)}``, the envelopes of ``table`` (for :func:`scatter_grid`)."""
+        return {(r["run"], r["estimator"]): (r["L0"], r["L1"]) for r in self.table}
+
+    def run_sources(self) -> str:
+        """One line per run: its panel, whether it was trained now or loaded, its directory."""
+        lines = []
+        for name, r in self.runs.items():
+            how = f"trained now in {r.seconds:.0f} s" if r.trained else "loaded from the run store"
+            lines.append(f"{self.panel[name]:<30} {how}; {r.run.path}")
+        return "\n".join(lines)
+
+    def table_text(self) -> str:
+        """``table`` as text, runs named by their panels."""
+        rows = [dict(r, run=self.panel[r["run"]]) for r in self.table]
+        return format_table(rows, ["run", "estimator", "n", "rho", "lo", "hi", "L0", "L1"])
+
+    def verdict_text(self) -> str:
+        """One line per estimator: whether the claim holds, the lower end and the gap."""
+        return "\n".join(f"{est}: claim {'holds' if v['ok'] else 'fails'} (lower end {v['lo']:.3f}, "
+                         f"gap {v['gap']:.3f})" for est, v in self.verdicts.items())  # fmt: skip
+
+    def summary(self, why_weaker: str) -> str:
+        """A sentence on which estimators reproduce the claim; ``why_weaker`` ends the one for
+        "the authors' (``faithful``) estimator reproduces it, a corrected one does not"."""
+        missing = [e for e in ("faithful", "fixed", "hessian") if e not in self.verdicts]
+        if missing:
+            raise ValueError(f"Invalid verdicts: no verdict for {missing}")
+        ok = {est: v["ok"] for est, v in self.verdicts.items()}
+        if ok["faithful"] and not (ok["fixed"] and ok["hessian"]):
+            weaker = " and ".join(f"`{e}`" for e in ("fixed", "hessian") if not ok[e])
+            return f"The authors' estimator reproduces the claim, but {weaker} does not: {why_weaker}"
+        if ok["faithful"]:
+            return "All three estimators reproduce the claim: the corrected ones do not weaken it here."
+        if any(ok.values()):
+            return (f"The authors' estimator does not reproduce the claim at this scale, but "
+                    f"{' and '.join(f'`{e}`' for e, v in ok.items() if v)} does.")
+        return ("No estimator reproduces the claim at this scale by the criterion above; the "
+                "numbers in the table say how far each one is from it.")
+
+    def ratios(self, runs: Sequence[str] | None = None, num: str = "faithful",
+               den: str = "fixed") -> np.ndarray:
+        """Ratios of estimator ``num`` to ``den`` at the steps where both have a point, over
+        ``runs`` (default: all), concatenated in run order."""
+        out = []
+        for name in self.runs if runs is None else runs:
+            a, b = self.points[name][num], self.points[name][den]
+            _, ia, ib = np.intersect1d(a["step"], b["step"], return_indices=True)
+            out.append(a["smoothness"][ia] / b["smoothness"][ib])
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def smoothness_study(experiment: str, profile: str, results_dir, strong: str, weak: Sequence[str], *,
+                     device: str = "auto", data_dir=None, n_boot: int = 2000, level: float = 0.95,
+                     min_lower: float = 0.5, min_gap: float = 0.2, seed: int = 0,
+                     train_missing: bool = True) -> SmoothnessStudy:
+    """The :class:`SmoothnessStudy` of ``experiment``'s runs at ``profile`` scale:
+    :func:`load_runs` (training the runs the store lacks, unless not ``train_missing``),
+    then :meth:`SmoothnessStudy.from_runs` with the claim's ``strong`` and ``weak`` runs, the
+    bootstrap's ``n_boot``, ``level`` and ``seed``, and the criterion's ``min_lower`` and
+    ``min_gap``. The run names are checked before anything is trained."""
+    names = list(experiment_configs(experiment, profile, device=device, data_dir=data_dir))
+    _check_claim_runs(names, strong, weak)
+    runs = load_runs(experiment, profile, results_dir, device=device, data_dir=data_dir,
+                     train_missing=train_missing)  # fmt: skip
+    return SmoothnessStudy.from_runs(runs, strong, weak, n_boot=n_boot, level=level,
+                                     min_lower=min_lower, min_gap=min_gap, seed=seed)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------

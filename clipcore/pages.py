@@ -69,6 +69,17 @@ def glue_verdict(key: str, ok: bool, yes: str, no: str) -> bool:
     return ok
 
 
+def glue_claim_verdicts(prefix: str, verdicts) -> None:
+    """Glue, per estimator ``est`` of ``verdicts`` (:func:`clipcore.experiments.claim_verdicts`),
+    ``{prefix}_claim_{est}`` ("reproduced" / "not reproduced") and the numbers
+    ``{prefix}_rho_{est}``, ``{prefix}_lo_{est}``, ``{prefix}_gap_{est}``."""
+    for est, v in verdicts.items():
+        glue_verdict(f"{prefix}_claim_{est}", v["ok"], "reproduced", "not reproduced")
+        glue_number(f"{prefix}_rho_{est}", v["rho"])
+        glue_number(f"{prefix}_lo_{est}", v["lo"])
+        glue_number(f"{prefix}_gap_{est}", v["gap"])
+
+
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log y against log x over the finite, positive points."""
     x, y = np.asarray(x, float), np.asarray(y, float)

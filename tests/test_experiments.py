@@ -110,6 +110,128 @@ def test_scatter_grid_draws_one_panel_per_run_and_estimator():
     plt.close(fig)
 
 
+# ------------------------------------------------------------------------ smoothness studies
+
+
+def _store_lstm_runs(root):
+    """The three smoke LSTM runs, stored without training: 12 steps, probes at steps 1..10.
+
+    Run (a) clip_lr30: fixed and faithful (3 x fixed) rise with the gradient norm, hessian
+    falls; runs (b), (c): the reverse. One faithful point of (a) is nan (dropped)."""
+    store = RunStore(root)
+    g = np.geomspace(0.5, 5.0, 10)
+    for name, cfg in E.experiment_configs("lstm_ptb", "smoke", device="cpu").items():
+        w = store.start(cfg.experiment, cfg.to_dict())
+        for t in range(1, 13):
+            w.log(t, loss=3.0 - 0.1 * t)
+        rising, falling = 0.2 + 1.5 * g, 1.0 / g
+        fixed, hessian = (rising, falling) if name == "clip_lr30" else (falling, g)
+        for i, t in enumerate(range(1, 11)):
+            faithful = math.nan if (name == "clip_lr30" and t == 5) else 3.0 * fixed[i]
+            for est, L in (("faithful", faithful), ("fixed", fixed[i]), ("hessian", hessian[i])):
+                w.log_table("probes", step=t, estimator=est, grad_norm=g[i], smoothness=L)
+        w.finish(wall_time=1.0)
+
+
+def test_smoothness_study_of_stored_runs(tmp_path):
+    _store_lstm_runs(tmp_path)
+    s = E.smoothness_study("lstm_ptb", "smoke", tmp_path, strong="clip_lr30", weak=["noclip_lr2", "clip_lr2"],
+                           device="cpu", n_boot=100, level=0.9, seed=3, train_missing=False)  # fmt: skip
+    assert list(s.runs) == ["clip_lr30", "noclip_lr2", "clip_lr2"] and s.weak == ("noclip_lr2", "clip_lr2")
+    assert list(s.panel.values()) == ["(a) lr 30, clipped at 0.25", "(b) lr 2, no clipping",
+                                      "(c) lr 2, clipped at 0.25"]  # fmt: skip
+    assert not any(r.trained for r in s.runs.values())
+    assert s.config.lr == 30 and s.meta["finished"] is True and s.steps == 12
+    # the points are probe_points of each run; the nan point of (a) is dropped
+    sizes = {e: p["step"].size for e, p in s.points["clip_lr30"].items()}
+    assert sizes == {"faithful": 9, "fixed": 10, "hessian": 10}
+    assert s.n_probes == 9
+    ref = {n: {e: E.probe_points(r.run, e) for e in ("faithful", "fixed", "hessian")}
+           for n, r in s.runs.items()}  # fmt: skip
+    assert s.table == E.correlation_table(ref, n_boot=100, level=0.9, seed=3)
+    assert len(s.table) == 9 and s.envelopes[("clip_lr30", "fixed")] == pytest.approx((0.2, 1.5), rel=1e-9)
+    assert s.verdicts == E.claim_verdicts(s.table, "clip_lr30", ["noclip_lr2", "clip_lr2"])
+    assert s.verdicts["fixed"]["ok"] and s.verdicts["fixed"]["gap"] == pytest.approx(2.0)
+    assert s.verdicts["faithful"]["ok"] and not s.verdicts["hessian"]["ok"]
+    # ratios at common steps only: 9 in (a), 10 in each other run, all exactly 3
+    assert s.ratios(runs=["clip_lr30"]).size == 9 and s.ratios().size == 29
+    np.testing.assert_allclose(s.ratios(), 3.0, rtol=1e-12)
+    g = np.geomspace(0.5, 5.0, 10)
+    np.testing.assert_allclose(s.ratios(runs=["noclip_lr2"], num="hessian", den="fixed"), g**2, rtol=1e-12)
+    # text the pages print
+    lines = s.run_sources().splitlines()
+    assert len(lines) == 3 and lines[1].startswith("(b) lr 2, no clipping ")
+    assert "loaded from the run store" in lines[1]
+    assert str(s.runs["noclip_lr2"].run.path) in lines[1]
+    table = s.table_text().splitlines()
+    assert len(table) == 10 and table[0].split() == ["run", "estimator", "n", "rho", "lo", "hi", "L0", "L1"]
+    assert "(a) lr 30, clipped at 0.25" in table[1] and "clip_lr30" not in s.table_text()
+    assert s.verdict_text().splitlines() == ["faithful: claim holds (lower end 1.000, gap 2.000)",
+                                             "fixed: claim holds (lower end 1.000, gap 2.000)",
+                                             "hessian: claim fails (lower end -1.000, gap -2.000)"]  # fmt: skip
+    assert s.summary("WHY") == "The authors' estimator reproduces the claim, but `hessian` does not: WHY"
+
+
+def test_smoothness_study_keeps_the_panel_order_whichever_run_is_strong(tmp_path):
+    _store_lstm_runs(tmp_path)
+    runs = E.load_runs("lstm_ptb", "smoke", tmp_path, device="cpu", train_missing=False)
+    s = E.SmoothnessStudy.from_runs(runs, "clip_lr2", ["clip_lr30"], n_boot=50)
+    assert list(s.panel) == list(runs) and s.panel["clip_lr2"].startswith("(c) ")
+    assert s.config is runs["clip_lr2"].config and s.weak == ("clip_lr30",)
+    assert not s.verdicts["fixed"]["ok"] and s.verdicts["hessian"]["ok"]  # (c) rises in hessian only
+    assert s.verdicts["hessian"]["gap"] == pytest.approx(2.0)
+    assert s.ratios(runs=["clip_lr2"]).size == 10
+
+
+def test_smoothness_study_checks_run_names_before_training(tmp_path):
+    root = tmp_path / "store"
+    for strong, weak, bad in (("clip_lr7", ["clip_lr2"], "clip_lr7"), ("clip_lr30", ["clip_lr30"], "clip_lr30"),
+                              ("clip_lr30", "clip_lr2", "clip_lr2"), ("clip_lr30", [], "weak")):  # fmt: skip
+        with pytest.raises(ValueError, match=bad):
+            E.smoothness_study("lstm_ptb", "smoke", root, strong, weak, device="cpu")
+    assert not root.exists()  # nothing was trained (or even stored)
+    with pytest.raises(ValueError, match="not finished"):
+        E.smoothness_study("lstm_ptb", "smoke", root, "clip_lr30", ["clip_lr2"], device="cpu",
+                           train_missing=False)  # fmt: skip
+
+
+def _verdict(ok):
+    return dict(ok=ok, lower_ok=ok, gap_ok=ok, rho=0.9 if ok else 0.1, lo=0.7 if ok else -0.2,
+                max_weak=0.1, gap=0.8 if ok else 0.0)  # fmt: skip
+
+
+@pytest.mark.parametrize("ok, text", [
+    ((True, False, True), "The authors' estimator reproduces the claim, but `fixed` does not: W"),
+    ((True, False, False), "The authors' estimator reproduces the claim, but `fixed` and `hessian` does not: W"),
+    ((True, True, True), "All three estimators reproduce the claim: the corrected ones do not weaken it here."),
+    ((False, True, True), "The authors' estimator does not reproduce the claim at this scale, but `fixed` and `hessian` does."),
+    ((False, False, True), "The authors' estimator does not reproduce the claim at this scale, but `hessian` does."),
+    ((False, False, False), "No estimator reproduces the claim at this scale by the criterion above; the numbers in the table say how far each one is from it."),
+])  # fmt: skip
+def test_study_summary_follows_the_verdicts(ok, text):
+    verdicts = {e: _verdict(v) for e, v in zip(("faithful", "fixed", "hessian"), ok)}
+    s = E.SmoothnessStudy("a", ("b",), {}, {}, {}, [], verdicts)
+    assert s.summary("W") == text
+    partial = {e: verdicts[e] for e in ("faithful", "fixed")}
+    with pytest.raises(ValueError, match="hessian"):
+        E.SmoothnessStudy("a", ("b",), {}, {}, {}, [], partial).summary("W")
+
+
+def test_glue_claim_verdicts_glues_four_values_per_estimator(monkeypatch):
+    from clipcore import pages
+
+    glued = {}
+    monkeypatch.setattr(pages, "_glue", lambda key, value: glued.__setitem__(key, value))
+    pages.glue_claim_verdicts("xy", {"fixed": _verdict(True), "hessian": _verdict(False)})
+    assert sorted(glued) == sorted(f"xy_{k}_{e}" for k in ("claim", "rho", "lo", "gap")
+                                   for e in ("fixed", "hessian"))  # fmt: skip
+    assert glued["xy_claim_fixed"].data == "**reproduced**"
+    assert glued["xy_claim_hessian"].data == "**not reproduced**"
+    assert (glued["xy_rho_fixed"], glued["xy_lo_fixed"], glued["xy_gap_fixed"]) == (0.9, 0.7, 0.8)
+    assert (glued["xy_rho_hessian"], glued["xy_lo_hessian"], glued["xy_gap_hessian"]) == (0.1, -0.2, 0.0)
+    assert all(type(glued[f"xy_{k}_fixed"]) is float for k in ("rho", "lo", "gap"))
+
+
 # ------------------------------------------------------------------------ curves and stored runs
 
 

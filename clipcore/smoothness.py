@@ -440,7 +440,9 @@ def _cheapest(g: np.ndarray, L: np.ndarray, m: int, slopes: np.ndarray) -> tuple
     for s0 in range(0, slopes.size, block):
         c = slopes[s0 : s0 + block]
         r = L[None, :] - c[:, None] * g[None, :]
-        L0 = np.maximum(np.partition(r, m - 1, axis=1)[:, m - 1], 0.0)
+        L0 = np.partition(r, m - 1, axis=1)[:, m - 1]
+        # A line through the origin leaves rounding residue (e.g. 4e-16) in L0: snap it to 0.
+        L0 = np.where(L0 <= 1e-12 * np.max(np.abs(L)), 0.0, L0)
         obj = L0 + c * gbar
         k = int(np.argmin(obj))  # ties: the smaller slope (slopes are sorted)
         if obj[k] < best[0]:

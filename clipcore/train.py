@@ -312,9 +312,9 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
 
 # Scale of each experiment per profile. `paper` is the authors' setting (PAPER.md, "Authors'
 # LSTM setting"; ResNet-20, batch 128, 200 epochs), probing every 100 steps. `ci` (real
-# PTB and images, ~150 steps per run, 10 probes of every estimator) was sized by measurement:
-# each run takes about 35-40 s on 2 idle CPU cores and 60-75 s on one, so all six runs fit in
-# about 4 minutes (7 on one core). `smoke` takes a few seconds per run. The ResNet runs of
+# PTB and images, ~150 steps per run, 20-22 probes of every estimator) was sized by
+# measurement: each run takes 52-59 s on 2 idle CPU cores (the Hessian is about half of it),
+# so all six runs fit in about 6 minutes. `smoke` takes a few seconds per run. The ResNet runs of
 # `ci` probe one batch, so there `faithful` (no random lengths, one chunk) equals `fixed`.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
@@ -335,12 +335,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             emb_size=64, hidden_size=128, n_layers=2, bptt=35, batch_size=16, eval_batch_size=32,
             train_fraction=0.02, eval_fraction=0.1, epochs=5, lr_halve_patience=2,
             alpha=2.0, beta_tar=1.0, seed=1111,
-            probe_every=17, probe_fraction=0.1, probe_chunks=1, power_iters=3,
+            probe_every=8, probe_fraction=0.1, probe_chunks=1, power_iters=3,
         ),
         "resnet_images": dict(
             dataset="auto", depth=8, width=16, n_train=1792, n_test=1000, batch_size=64,
             eval_batch_size=500, epochs=5, augment=True, seed=0,
-            probe_every=14, probe_fraction=0.1, probe_chunks=1, power_iters=3,
+            probe_every=7, probe_fraction=0.1, probe_chunks=1, power_iters=3,
         ),
     },
     "paper": {

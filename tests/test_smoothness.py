@@ -506,6 +506,17 @@ def test_envelope_quantile_large_sample_matches_vertex_enumeration():
     assert cost[0.5] <= cost[0.9] <= cost[1.0]
 
 
+def test_envelope_through_the_origin_has_exactly_zero_intercept():
+    """Rounding in the residuals must not leave a tiny positive L0 (it printed as 4.44e-16).
+    Seed 23 gave L0 = 8.9e-16 before the snap."""
+    rng = np.random.default_rng(23)
+    g = rng.lognormal(0, 1, 20)
+    L = g * rng.uniform(0.2, 1, 20) * 2.26
+    L0, L1 = fit_envelope(g, L)
+    assert L0 == 0.0
+    assert L1 == pytest.approx(np.max(L / g), rel=1e-12)  # the steepest ray from the origin
+    assert np.all(L <= L0 + L1 * g * (1 + 1e-12))
+
 def test_envelope_ignores_nonfinite_and_validates():
     g = np.array([1.0, 2.0, 3.0, 4.0])
     L = np.array([2.0, 1.0, 5.0, 4.0])

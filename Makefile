@@ -13,7 +13,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 # An inherited Agg backend silently drops every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: book pages html test test-fast check-html data venv benchmark clean
+.PHONY: book pages html test test-fast check-html lint format data venv benchmark clean
 
 book: pages html
 
@@ -49,6 +49,15 @@ test: venv data
 # Unit tests only (skips executing pages).
 test-fast: venv
 	$(PY) -m pytest -q -m "not pages"
+
+# ruff lints and checks the formatting (configured in pyproject.toml); `make format` rewrites.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 check-html: venv
 	$(PY) -m pytest -q tests/test_html.py

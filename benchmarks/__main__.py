@@ -1,10 +1,10 @@
 r"""``python -m benchmarks [--device D] [--quick]``: training speed and smoothness-probe cost.
 
 For each model -- the LSTM language model at the ``ci`` and ``paper`` sizes of
-:data:`clipcore.train.PROFILES` and ResNet-20 (batch 128) -- the harness prints:
+:data:`clipcore.training.presets.SCALES` and ResNet-20 (batch 128) -- the harness prints:
 
 ``step``
-    median wall time of one *plain training step* of :mod:`clipcore.train` (forward, loss,
+    median wall time of one *plain training step* of :mod:`clipcore.training.loop` (forward, loss,
     backward, clipped-SGD update; LSTM chunks of exactly ``bptt`` tokens), and steps/s.
 ``fixed``
     :func:`clipcore.smoothness.estimate` ``("fixed", points=(0.5,))`` -- ONE point on the
@@ -39,7 +39,11 @@ import time
 import torch
 
 from clipcore import smoothness as S
-from clipcore import train as T
+from clipcore.runtime import resolve_device
+from clipcore.training import loop as L
+from clipcore.training.config import TrainConfig
+from clipcore.training.presets import preset
+from clipcore.training.tasks import make_task
 
 FIXED_TARGET = 1.5  # the fixed estimator at one point must cost at most this many steps
 REUSE_TOL = 1e-3  # float32: the step's gradient and the probe's agree to rounding, not bits
@@ -65,32 +69,32 @@ def _specs(quick: bool, device: torch.device):
     """(label, config) of every benchmarked model; probe data = one training batch."""
     common = dict(device=str(device), probe_chunks=1, checkpoint_every=None)
     lstm = dict(random_bptt=False, **common)  # every chunk exactly bptt long
-    specs = [("LSTM ci", T.preset("lstm_ptb", "clip_lr30", "ci", **lstm))]
+    specs = [("LSTM ci", preset("lstm_ptb", "clip_lr30", "ci", **lstm))]
     if not (quick and device.type == "cpu"):
-        specs.append(("LSTM paper", T.preset("lstm_ptb", "clip_lr30", "paper", **lstm)))
-    specs.append(("ResNet-20", T.preset("resnet_images", "clip_lr5", "paper", **common)))
+        specs.append(("LSTM paper", preset("lstm_ptb", "clip_lr30", "paper", **lstm)))
+    specs.append(("ResNet-20", preset("resnet_images", "clip_lr5", "paper", **common)))
     return specs
 
 
-def _build_task(cfg: T.TrainConfig, device: torch.device):
+def _build_task(cfg: TrainConfig, device: torch.device):
     try:
-        return T._TASKS[cfg.experiment](cfg, device), cfg
+        return make_task(cfg, device), cfg
     except FileNotFoundError:
         # No CIFAR-10 / Fashion-MNIST here: time the same network on the digits images.
         cfg = cfg.replace(dataset="digits", n_train=None)
-        return T._TASKS[cfg.experiment](cfg, device), cfg
+        return make_task(cfg, device), cfg
 
 
-def bench_one(label: str, cfg: T.TrainConfig, device: torch.device, quick: bool) -> dict:
+def bench_one(label: str, cfg: TrainConfig, device: torch.device, quick: bool) -> dict:
     heavy = device.type == "cpu" and cfg.experiment == "lstm_ptb" and cfg.batch_size >= 128
     warmup, reps, est_reps, iters = (1, 3, 1, 2) if quick else (2, 10, 3, 10)
     if heavy:
         warmup, reps, est_reps, iters = 1, 2, 1, 2
     torch.manual_seed(cfg.seed)
     task, cfg = _build_task(cfg, device)
-    amp = T._Amp(cfg, device)
+    amp = L._Amp(cfg, device)
     params = list(task.model.parameters())
-    opt = T.make_optimizer(cfg, params, nonfinite="ignore")
+    opt = L.make_optimizer(cfg, params, nonfinite="ignore")
     task.start_epoch()
 
     def batch():
@@ -99,7 +103,7 @@ def bench_one(label: str, cfg: T.TrainConfig, device: torch.device, quick: bool)
         return task.next_batch()
 
     def plain_step():
-        T._train_step(task, opt, batch(), cfg.lr, amp, snapshot=False)
+        L._train_step(task, opt, batch(), cfg.lr, amp, snapshot=False)
 
     for _ in range(warmup):
         plain_step()
@@ -108,7 +112,7 @@ def bench_one(label: str, cfg: T.TrainConfig, device: torch.device, quick: bool)
     # starts an epoch (the LSTM's hidden state is zero, as at a probe chunk marked first).
     task.start_epoch()
     b = batch()
-    before = T._train_step(task, opt, b, cfg.lr, amp, snapshot=True)["before"]
+    before = L._train_step(task, opt, b, cfg.lr, amp, snapshot=True)["before"]
     after = [p.detach() for p in params]
     step_grad = [p.grad.detach().clone() for p in params]  # pre-clip, at x_t, on b
     data = task.probe_data()
@@ -124,10 +128,19 @@ def bench_one(label: str, cfg: T.TrainConfig, device: torch.device, quick: bool)
     faithful = _median_time(est("faithful"), est_reps, device)
     hessian = _median_time(est("hessian", power_iters=iters), est_reps, device) / iters
     shape = f"{cfg.batch_size}x{cfg.bptt}" if cfg.experiment == "lstm_ptb" else f"{cfg.batch_size}"
-    return dict(label=label, shape=shape, params=sum(p.numel() for p in params), step=step,
-                fixed=fixed / step, reuse=reuse / step, reuse_err=reuse_err,
-                faithful=faithful / step, hessian=hessian / step,
-                dataset=task.dataset_name, iters=iters)  # fmt: skip
+    return dict(
+        label=label,
+        shape=shape,
+        params=sum(p.numel() for p in params),
+        step=step,
+        fixed=fixed / step,
+        reuse=reuse / step,
+        reuse_err=reuse_err,
+        faithful=faithful / step,
+        hessian=hessian / step,
+        dataset=task.dataset_name,
+        iters=iters,
+    )
 
 
 def main(argv=None) -> int:
@@ -136,17 +149,23 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; skip paper LSTM on CPU")
     args = parser.parse_args(argv)
     try:
-        device = T.resolve_device(args.device)
+        device = resolve_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
-    print(f"clipcore benchmarks: device {device}"
-          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
-          + f", torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
-          + (", --quick" if args.quick else ""))  # fmt: skip
-    print("costs in plain training steps of the same model and batch; target: fixed at one "
-          f"point, reusing the step's gradient (reuse) <= {FIXED_TARGET} steps")  # fmt: skip
-    head = f"{'model':<11} {'batch':>7} {'params':>9} {'step ms':>9} {'steps/s':>8} " \
-           f"{'fixed':>6} {'reuse':>6} {'reuse err':>9} {'faithful':>8} {'hess/it':>7}  reuse<={FIXED_TARGET}"  # fmt: skip
+    print(
+        f"clipcore benchmarks: device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+        + f", torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
+        + (", --quick" if args.quick else "")
+    )
+    print(
+        "costs in plain training steps of the same model and batch; target: fixed at one "
+        f"point, reusing the step's gradient (reuse) <= {FIXED_TARGET} steps"
+    )
+    head = (
+        f"{'model':<11} {'batch':>7} {'params':>9} {'step ms':>9} {'steps/s':>8} "
+        f"{'fixed':>6} {'reuse':>6} {'reuse err':>9} {'faithful':>8} {'hess/it':>7}  reuse<={FIXED_TARGET}"
+    )
     print(head)
     print("-" * len(head))
     failed = 0
@@ -156,9 +175,12 @@ def main(argv=None) -> int:
         # PASS needs the cost target and a reused gradient that gives the same estimate.
         ok = r["reuse"] <= FIXED_TARGET and r["reuse_err"] <= REUSE_TOL
         failed += not ok
-        print(f"{r['label']:<11} {r['shape']:>7} {r['params']:>9,} {1e3 * r['step']:>9.1f} "
-              f"{1 / r['step']:>8.2f} {r['fixed']:>6.2f} {r['reuse']:>6.2f} {r['reuse_err']:>9.1e} "
-              f"{r['faithful']:>8.2f} {r['hessian']:>7.2f}  {'PASS' if ok else 'FAIL'}", flush=True)  # fmt: skip
+        print(
+            f"{r['label']:<11} {r['shape']:>7} {r['params']:>9,} {1e3 * r['step']:>9.1f} "
+            f"{1 / r['step']:>8.2f} {r['fixed']:>6.2f} {r['reuse']:>6.2f} {r['reuse_err']:>9.1e} "
+            f"{r['faithful']:>8.2f} {r['hessian']:>7.2f}  {'PASS' if ok else 'FAIL'}",
+            flush=True,
+        )
     if args.quick and device.type == "cpu":
         print("LSTM paper: skipped with --quick on the CPU (run without --quick, or on a GPU)")
     print(f"({time.perf_counter() - t0:.0f} s; hess/it = estimate('hessian', power_iters=k) / k)")

@@ -63,37 +63,58 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import spearmanr
 
-from clipcore import experiments as E
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, resolve_device, seed_everything
+from clipcore.angles import measure_angles
+from clipcore.models import recalibrate_batchnorm
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import resolve_device, seed_everything
+from clipcore.studies import checkpoint_model, load_runs
+from clipcore.training.tasks import build_model, example_loss, examples
 
 check_profile(profile)
 seed_everything(seed)
 dev = resolve_device(device)
-lstm = E.load_runs("lstm_ptb", profile, results_dir, runs=["clip_lr30"], device=device,
-                   data_dir=data_dir)["clip_lr30"]  # fmt: skip
-resnet = E.load_runs("resnet_images", profile, results_dir, runs=["clip_lr5"], device=device,
-                     data_dir=data_dir)["clip_lr5"]  # fmt: skip
+lstm = load_runs("lstm_ptb", profile, results_dir, runs=["clip_lr30"], device=device, data_dir=data_dir)[
+    "clip_lr30"
+]
+resnet = load_runs(
+    "resnet_images", profile, results_dir, runs=["clip_lr5"], device=device, data_dir=data_dir
+)["clip_lr5"]
 for r in (lstm, resnet):
-    print(f"{r.config.experiment}/{r.name}: {'trained now' if r.trained else 'loaded from the store'}, {r.run.path}")
+    print(
+        f"{r.config.experiment}/{r.name}: {'trained now' if r.trained else 'loaded from the store'}, {r.run.path}"
+    )
 
-x_seq, y_seq = E.lstm_examples(lstm.config, n_sequences, dev)
-x_img, y_img, dataset = E.image_examples(resnet.config, n_images, dev)
+x_seq, y_seq = examples(lstm.config, n_sequences, dev)
+x_img, y_img = examples(resnet.config, n_images, dev)
+dataset = resnet.run.meta["dataset"]  # clipcore.data.ImageData.name: says when it is a stand-in
 total_steps = {r.name: int(r.run.table("metrics")["step"].max()) for r in (lstm, resnet)}
 
 results = {}
 for key, r, x, y in (("LSTM", lstm, x_seq, y_seq), ("ResNet", resnet, x_img, y_img)):
-    final, step = E.checkpoint_model(r.run, r.config, dev)
-    init = E.build_model(r.config, dev)
+    final, step = checkpoint_model(r.run, r.config, dev)
+    init = build_model(r.config, dev)
     if key == "ResNet":
-        E.recalibrate_batchnorm(init, x)
+        recalibrate_batchnorm(init, x)
     for point, model in (("initial", init), (f"step {step} of {total_steps[r.name]}", final)):
-        ex = E.example_loss(r.config, model)
-        m = E.measure_angles(ex.loss, ex.params, x, y, batch_sizes, min_batches=min_batches,
-                             chunk_size=chunk_size, seed=seed, batch_loss=ex.batch_loss)  # fmt: skip
+        ex = example_loss(r.config, model)
+        m = measure_angles(
+            ex.loss,
+            ex.params,
+            x,
+            y,
+            batch_sizes,
+            min_batches=min_batches,
+            chunk_size=chunk_size,
+            seed=seed,
+            batch_loss=ex.batch_loss,
+        )
         results[(key, point)] = m
-        print(f"{key:6} {point:>16}: N = {m.n_examples}, P = {m.n_params:,}, "
-              f"|g| = {np.sqrt(m.mean_sq_norm):.3g}, sigma = {np.sqrt(m.sigma2):.3g}, "
-              f"mean check {m.mean_check:.1e}, {m.seconds:.1f} s")
+        print(
+            f"{key:6} {point:>16}: N = {m.n_examples}, P = {m.n_params:,}, "
+            f"|g| = {np.sqrt(m.mean_sq_norm):.3g}, sigma = {np.sqrt(m.sigma2):.3g}, "
+            f"mean check {m.mean_check:.1e}, {m.seconds:.1f} s"
+        )
 
 # %% [markdown]
 # ## Angle distributions against the batch size
@@ -106,8 +127,14 @@ fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained", sharex=T
 Bs = np.asarray(batch_sizes, float)
 Bf = np.geomspace(Bs.min(), Bs.max(), 200)
 for ax, ((key, point), m) in zip(axes.ravel(), results.items()):
-    ax.boxplot([m.angles(B) for B in batch_sizes], positions=Bs, widths=Bs * 0.35, whis=(5, 95),
-               showfliers=False, manage_ticks=False)  # fmt: skip
+    ax.boxplot(
+        [m.angles(B) for B in batch_sizes],
+        positions=Bs,
+        widths=Bs * 0.35,
+        whis=(5, 95),
+        showfliers=False,
+        manage_ticks=False,
+    )
     ax.plot(Bs, m.median_angles(), "o", color="C0", ms=4, label="median angle")
     ax.plot(Bf, np.degrees(np.arccos(m.predicted(Bf))), "k--", label="prediction")
     ax.set_xscale("log")
@@ -124,7 +151,9 @@ plt.show()
 print(f"{'model':6} {'point':>16} " + " ".join(f"{'B=' + str(B):>20}" for B in batch_sizes))
 print(f"{'':6} {'':>16} " + " ".join(f"{'median / cos / pred':>20}" for _ in batch_sizes))
 for (key, point), m in results.items():
-    cells = [f"{a:6.1f} {c:6.3f} {p:6.3f}" for a, c, p in zip(m.median_angles(), m.mean_cosines(), m.predicted())]
+    cells = [
+        f"{a:6.1f} {c:6.3f} {p:6.3f}" for a, c, p in zip(m.median_angles(), m.mean_cosines(), m.predicted())
+    ]
     print(f"{key:6} {point:>16} " + " ".join(f"{c:>20}" for c in cells))
 
 # %% [markdown]
@@ -135,9 +164,12 @@ decreasing = {k: bool(np.all(np.diff(m.median_angles()) < 0)) for k, m in result
 rho = {k: spearmanr(batch_sizes, m.median_angles())[0] for k, m in results.items()}
 dev_pred = {k: float(np.max(np.abs(m.mean_cosines() - m.predicted()))) for k, m in results.items()}
 worst = max(dev_pred, key=dev_pred.get)
-glue_verdict("ab_decrease", all(decreasing.values()),
-             "decreases strictly with B at all four points (Spearman correlation of B and the median angle: -1)",
-             "does not decrease strictly with B at every point")
+glue_verdict(
+    "ab_decrease",
+    all(decreasing.values()),
+    "decreases strictly with B at all four points (Spearman correlation of B and the median angle: -1)",
+    "does not decrease strictly with B at every point",
+)
 glue_number("ab_n_decrease", sum(decreasing.values()))
 glue_number("ab_rho_max", max(rho.values()))
 glue_number("ab_dev", dev_pred[worst])
@@ -153,8 +185,12 @@ glue_text("ab_Bmax", f"{batch_sizes[-1]}")
 glue_number("ab_N_seq", n_sequences)
 glue_number("ab_N_img", n_images)
 var_ratio = glue_number("ab_var_ratio", min(m.sigma2 / m.mean_sq_norm for m in results.values()))
-glue_verdict("ab_var_big", var_ratio > 1, "single examples say little about the full gradient",
-             "single examples already point roughly along the full gradient")
+glue_verdict(
+    "ab_var_big",
+    var_ratio > 1,
+    "single examples say little about the full gradient",
+    "single examples already point roughly along the full gradient",
+)
 print(f"decreasing: {decreasing}; largest |mean cos - prediction| = {dev_pred[worst]:.3f} at {worst}")
 
 # %% [markdown]

@@ -25,7 +25,7 @@
 # two-point noise: $\xi = a$ with probability p and $\xi = -b$ otherwise, with
 # $a = \sigma\sqrt{(1-p)/p}$ and $b = \sigma\sqrt{p/(1-p)}$, so $E\xi = 0$ and
 # $E\xi^2 = \sigma^2$. After their lower-bound construction, the law depends on the threshold:
-# $p = \min\{1/4, \sigma^2/(4c^2)\}$ (`clipcore.incremental.floor_noise`; the specific law is
+# $p = \min\{1/4, \sigma^2/(4c^2)\}$ (`clipcore.bias_floor.floor_noise`; the specific law is
 # derived for this book). For $c \ge \sigma$ the rare value $a \approx 2c$ is clipped while
 # the frequent one is not, and the fixed point of $x \mapsto E\,\mathrm{clip}_c(x + \xi)$ is
 # $\bar x = \frac{p}{1-p}(a - c) \approx \sigma^2/(4c)$; for $c \le \sigma$ it is
@@ -50,13 +50,19 @@ t0 = 100.0  # the step halves after t0 iterations
 lr_ratio = 0.25  # a second pass with eta_0 times lr_ratio checks that smaller steps do not remove the floor
 tail = 0.5  # the plateau averages the last half of the iterates
 x0 = 1.0  # initial point
+tol_se = 3  # a plateau matches when within tol_se standard errors ...
+tol_sigma = 0.01  # ... plus tol_sigma times sigma
+sgd_tol = 0.01  # unclipped SGD has no floor if its plateau is at most sgd_tol times sigma
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore.incremental import clipped_fixed_point, clipped_sgd_quadratic, floor_noise
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, loglog_slope, seed_everything
+from clipcore.bias_floor import clipped_fixed_point, clipped_sgd_quadratic, floor_noise
+from clipcore.pages import glue_number, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.stats import loglog_slope
 
 check_profile(profile)
 seed_everything(seed)
@@ -89,13 +95,33 @@ ax.set_ylabel(r"$E\,|f'(x_t)|$")
 ax.legend(fontsize=7, ncol=2)
 
 ax = axes[1]
-ax.errorbar(cs / sigma, run.plateau[:-1] / sigma, yerr=2 * run.plateau_se[:-1] / sigma, fmt="o", ms=4, capsize=2,
-            label=f"measured plateau, $\\eta_0 = {lr:g}$")
-ax.plot(cs / sigma, small.plateau[:-1] / sigma, "x", ms=7, label=f"measured plateau, $\\eta_0 = {lr * lr_ratio:g}$")
+ax.errorbar(
+    cs / sigma,
+    run.plateau[:-1] / sigma,
+    yerr=2 * run.plateau_se[:-1] / sigma,
+    fmt="o",
+    ms=4,
+    capsize=2,
+    label=f"measured plateau, $\\eta_0 = {lr:g}$",
+)
+ax.plot(
+    cs / sigma,
+    small.plateau[:-1] / sigma,
+    "x",
+    ms=7,
+    label=f"measured plateau, $\\eta_0 = {lr * lr_ratio:g}$",
+)
 cf = np.geomspace(cs.min(), cs.max(), 200)
-ax.loglog(cf / sigma, [clipped_fixed_point(c, floor_noise(sigma, c)) / sigma for c in cf], "k-", lw=1,
-          label=r"exact fixed point $|\bar x|$")
-ax.loglog(cf / sigma, np.minimum(sigma, sigma**2 / cf) / sigma, "k--", lw=1, label=r"$\min\{\sigma, \sigma^2/c\}$")
+ax.loglog(
+    cf / sigma,
+    [clipped_fixed_point(c, floor_noise(sigma, c)) / sigma for c in cf],
+    "k-",
+    lw=1,
+    label=r"exact fixed point $|\bar x|$",
+)
+ax.loglog(
+    cf / sigma, np.minimum(sigma, sigma**2 / cf) / sigma, "k--", lw=1, label=r"$\min\{\sigma, \sigma^2/c\}$"
+)
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel(r"threshold $c / \sigma$")
@@ -103,12 +129,18 @@ ax.set_ylabel(r"plateau $|f'|$ / $\sigma$")
 ax.legend(fontsize=8)
 plt.show()
 
-print(f"{'c/sigma':>8} {'plateau':>9} {'+-2se':>8} {'exact':>8} {'small eta':>10} {'min shape':>10} {'ratio':>6}")
+print(
+    f"{'c/sigma':>8} {'plateau':>9} {'+-2se':>8} {'exact':>8} {'small eta':>10} {'min shape':>10} {'ratio':>6}"
+)
 for k, c in enumerate(cs):
-    print(f"{c / sigma:>8.3g} {run.plateau[k]:>9.4f} {2 * run.plateau_se[k]:>8.4f} {exact[k]:>8.4f} "
-          f"{small.plateau[k]:>10.4f} {shape[k]:>10.3f} {run.plateau[k] / shape[k]:>6.3f}")
-print(f"unclipped SGD: plateau {run.plateau[-1]:.4f} +- {2 * run.plateau_se[-1]:.4f}, "
-      f"final E|f'| {run.mean_abs_grad[-1, -1]:.4f}")
+    print(
+        f"{c / sigma:>8.3g} {run.plateau[k]:>9.4f} {2 * run.plateau_se[k]:>8.4f} {exact[k]:>8.4f} "
+        f"{small.plateau[k]:>10.4f} {shape[k]:>10.3f} {run.plateau[k] / shape[k]:>6.3f}"
+    )
+print(
+    f"unclipped SGD: plateau {run.plateau[-1]:.4f} +- {2 * run.plateau_se[-1]:.4f}, "
+    f"final E|f'| {run.mean_abs_grad[-1, -1]:.4f}"
+)
 
 # %% [markdown]
 # The plateau is $|f'|$ at the average of the last half of the iterates over all runs (error
@@ -116,18 +148,27 @@ print(f"unclipped SGD: plateau {run.plateau[-1]:.4f} +- {2 * run.plateau_se[-1]:
 # bias.
 
 # %%
-tol = 3 * np.maximum(run.plateau_se[:-1], small.plateau_se[:-1]) + 0.01 * sigma
+tol = tol_se * np.maximum(run.plateau_se[:-1], small.plateau_se[:-1]) + tol_sigma * sigma
 incr_ok = bool(np.all(np.diff(run.plateau[:-1]) < 0))
 match_ok = bool(np.all(np.abs(run.plateau[:-1] - exact) <= tol))
 steps_ok = bool(np.all(np.abs(run.plateau[:-1] - small.plateau[:-1]) <= tol))
 ratio = run.plateau[:-1] / shape
-sgd_ok = run.plateau[-1] <= 0.01 * sigma
+sgd_ok = run.plateau[-1] <= sgd_tol * sigma
 big = cs >= sigma
 slope_big = loglog_slope(cs[big], run.plateau[:-1][big]) if big.sum() >= 2 else float("nan")
 glue_number("bf_lr_drop", (1 + (steps - 1) / t0))
-glue_verdict("bf_incr", incr_ok, "increases at every step down in c", "does not increase monotonically as c shrinks")
-glue_verdict("bf_match", match_ok, "agrees with the exact fixed point at every threshold",
-             "disagrees with the exact fixed point at some threshold")
+glue_number("bf_tol_se", tol_se)
+glue_number("bf_tol_sigma", tol_sigma)
+glue_number("bf_sgd_tol", sgd_tol)
+glue_verdict(
+    "bf_incr", incr_ok, "increases at every step down in c", "does not increase monotonically as c shrinks"
+)
+glue_verdict(
+    "bf_match",
+    match_ok,
+    "agrees with the exact fixed point at every threshold",
+    "disagrees with the exact fixed point at some threshold",
+)
 glue_number("bf_max_dev", np.max(np.abs(run.plateau[:-1] - exact)))
 glue_verdict("bf_steps", steps_ok, "gives the same plateau", "gives a different plateau")
 glue_number("bf_lr_small", lr * lr_ratio)
@@ -142,8 +183,12 @@ glue_number("bf_c_range", cs.max() / cs.min())
 i10 = int(np.searchsorted(run.t, steps // 10))
 glue_number("bf_sgd_t10", run.t[i10])
 glue_number("bf_sgd_at_t10", run.mean_abs_grad[-1, i10] / sigma)
-glue_verdict("bf_sgd_falls", run.mean_abs_grad[-1, -1] < run.mean_abs_grad[-1, i10],
-             "keeps falling with the step size", "does not fall with the step size")
+glue_verdict(
+    "bf_sgd_falls",
+    run.mean_abs_grad[-1, -1] < run.mean_abs_grad[-1, i10],
+    "keeps falling with the step size",
+    "does not fall with the step size",
+)
 _ = glue_verdict("bf_sgd_ok", sgd_ok, "goes to zero", "does not go to zero")
 
 # %% [markdown]
@@ -152,7 +197,8 @@ _ = glue_verdict("bf_sgd_ok", sgd_ok, "goes to zero", "does not go to zero")
 # - **A floor that grows as the threshold shrinks.** The measured plateau
 #   {glue:md}`bf_incr`, reaching {glue:text}`bf_plateau_small_c:.3f` σ at
 #   $c$ = {glue:text}`bf_c_min:.2g` σ. It {glue:md}`bf_match` (largest deviation
-#   {glue:text}`bf_max_dev:.1e`, tolerance three standard errors plus $0.01\sigma$).
+#   {glue:text}`bf_max_dev:.1e`, tolerance {glue:text}`bf_tol_se:.0f` standard errors plus
+#   {glue:text}`bf_tol_sigma:.2g` σ).
 # - **Of order $\min\{\sigma, \sigma^2/c\}$.** The ratio of the plateau to
 #   $\min\{\sigma, \sigma^2/c\}$ stays between {glue:text}`bf_ratio_min:.2f` and
 #   {glue:text}`bf_ratio_max:.2f` over the whole grid, a {glue:text}`bf_c_range:.0f`-fold range of
@@ -162,9 +208,9 @@ _ = glue_verdict("bf_sgd_ok", sgd_ok, "goes to zero", "does not go to zero")
 #   {glue:text}`bf_lr_drop:.0f` along each run, and a second pass with
 #   $\eta_0$ = {glue:text}`bf_lr_small:.3g` {glue:md}`bf_steps`.
 # - **Unclipped SGD has no floor.** With the same steps plain SGD {glue:md}`bf_sgd_ok`: its plateau
-#   is {glue:text}`bf_sgd:.1e` σ, and the mean $|f'(x_t)|$ of a single run is
-#   {glue:text}`bf_sgd_final:.3f` σ at the end and {glue:text}`bf_sgd_at_t10:.3f` σ at $t$ =
-#   {glue:text}`bf_sgd_t10:.0f`: it {glue:md}`bf_sgd_falls`.
+#   is {glue:text}`bf_sgd:.1e` σ (at most {glue:text}`bf_sgd_tol:.2g` σ counts as none), and the
+#   mean $|f'(x_t)|$ of a single run is {glue:text}`bf_sgd_final:.3f` σ at the end and
+#   {glue:text}`bf_sgd_at_t10:.3f` σ at $t$ = {glue:text}`bf_sgd_t10:.0f`: it {glue:md}`bf_sgd_falls`.
 #
 # The floor is a property of the clipped *mean field* $E\,\mathrm{clip}_c(\nabla f + \xi)$, not of
 # the step size: the same mechanism as the deterministic bias of clipped incremental methods,

@@ -53,9 +53,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from clipcore import theory
-from clipcore.descent import clipped_rule, gd_rule, worst_case_iterations
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, loglog_slope, seed_everything
-from clipcore.problems import HardInstanceA, Power
+from clipcore.deterministic_descent import clipped_rule, gd_rule, worst_case_iterations
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.scalar_problems import HardInstanceA, Power
+from clipcore.stats import loglog_slope
 
 check_profile(profile)
 seed_everything(seed)
@@ -73,18 +76,23 @@ for prob in problems:
     eta_c, gamma = theory.clipped_gd_parameters(prob.L0, prob.L1)
     cost = lambda x, rule, **p: worst_case_iterations(prob, x, rule, eps, max_steps, n_starts, **p)
     t_clip = cost(x0, clipped_rule, eta_c=eta_c, gamma=gamma)
-    h6 = np.array([theory.gd_step(prob.L0, prob.L1, m) for m in M])
+    h6 = np.array([theory.gd_step_size(prob.L0, prob.L1, m) for m in M])
     t_gd6 = cost(x0, gd_rule, h=h6)
     # Best fixed step: search a log grid above Theorem 6's (conservative) step, per M.
     h_grid = h6[:, None] * np.logspace(0, 3, n_steps_grid)[None, :]
     t_grid = cost(x0[:, None], gd_rule, h=h_grid)
     best = np.argmin(t_grid, axis=1)
     results[prob.name] = dict(
-        x0=x0, delta=delta, t_clip=t_clip, t_gd6=t_gd6,
-        t_best=t_grid[np.arange(len(M)), best], h_best=h_grid[np.arange(len(M)), best],
+        x0=x0,
+        delta=delta,
+        t_clip=t_clip,
+        t_gd6=t_gd6,
+        t_best=t_grid[np.arange(len(M)), best],
+        h_best=h_grid[np.arange(len(M)), best],
         bound3=np.array([theory.clipped_gd_bound(prob.L0, prob.L1, d, eps) for d in delta]),
         bound6=np.array([theory.gd_upper_bound(prob.L0, prob.L1, m, d, eps) for m, d in zip(M, delta)]),
-        L0=prob.L0, L1=prob.L1,
+        L0=prob.L0,
+        L1=prob.L1,
     )
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -104,10 +112,14 @@ plt.show()
 # %%
 for name, r in results.items():
     print(f"--- {name}")
-    print(f"{'M':>10} {'clipped':>9} {'GD best':>9} {'h best':>10} {'GD thm6':>9} {'bound 3':>10} {'bound 6':>10}")
+    print(
+        f"{'M':>10} {'clipped':>9} {'GD best':>9} {'h best':>10} {'GD thm6':>9} {'bound 3':>10} {'bound 6':>10}"
+    )
     for i, m in enumerate(M):
-        print(f"{m:>10.4g} {r['t_clip'][i]:>9.0f} {r['t_best'][i]:>9.0f} {r['h_best'][i]:>10.3g} "
-              f"{r['t_gd6'][i]:>9.0f} {r['bound3'][i]:>10.3g} {r['bound6'][i]:>10.3g}")
+        print(
+            f"{m:>10.4g} {r['t_clip'][i]:>9.0f} {r['t_best'][i]:>9.0f} {r['h_best'][i]:>10.3g} "
+            f"{r['t_gd6'][i]:>9.0f} {r['bound3'][i]:>10.3g} {r['bound6'][i]:>10.3g}"
+        )
 
 # %% [markdown]
 # ## Verdicts
@@ -120,10 +132,18 @@ for name, r in results.items():
 r4, rA = results["x^4"], results["f_A"]
 thm3_ok = all(np.all(r["t_clip"] <= r["bound3"]) for r in results.values())
 thm6_ok = all(np.all(r["t_gd6"] <= r["bound6"]) for r in results.values())
-glue_verdict("cg_thm3", thm3_ok, "is at most the Theorem 3 bound in every run",
-             "exceeds the Theorem 3 bound in some run: the transcribed constant does not hold here")
-glue_verdict("cg_thm6", thm6_ok, "is at most the Theorem 6 bound in every run",
-             "exceeds the Theorem 6 bound in some run: the transcribed constant does not hold here")
+glue_verdict(
+    "cg_thm3",
+    thm3_ok,
+    "is at most the Theorem 3 bound in every run",
+    "exceeds the Theorem 3 bound in some run: the transcribed constant does not hold here",
+)
+glue_verdict(
+    "cg_thm6",
+    thm6_ok,
+    "is at most the Theorem 6 bound in every run",
+    "exceeds the Theorem 6 bound in some run: the transcribed constant does not hold here",
+)
 worst3 = max(np.max(r["t_clip"] / r["bound3"]) for r in results.values())
 worst6 = max(np.max(r["t_gd6"] / r["bound6"]) for r in results.values())
 glue_number("cg_worst3", worst3)
@@ -133,14 +153,17 @@ for key, r in (("x4", r4), ("fA", rA)):
     glue_number(f"cg_slope_clip_{key}", loglog_slope(M, r["t_clip"]))
     glue_number(f"cg_speedup_{key}", r["t_best"][-1] / r["t_clip"][-1])
 faster = all(r["t_clip"][-1] < r["t_best"][-1] for r in results.values())
-glue_verdict("cg_faster", faster, "faster than GD at its best fixed step",
-             "not faster than GD at its best fixed step")
+glue_verdict(
+    "cg_faster", faster, "faster than GD at its best fixed step", "not faster than GD at its best fixed step"
+)
 glue_text("cg_Mmax", f"{M[-1]:.3g}")
 for key, r in (("x4", r4), ("fA", rA)):
     wins = np.flatnonzero(r["t_clip"] < r["t_best"])
     glue_text(f"cg_cross_{key}", f"{M[wins[0]]:.3g}" if wins.size else "no M of the grid")
-print(f"Theorem 3 holds: {thm3_ok} (worst count/bound {worst3:.3g}); "
-      f"Theorem 6 holds: {thm6_ok} (worst {worst6:.3g}); clipped faster at largest M: {faster}")
+print(
+    f"Theorem 3 holds: {thm3_ok} (worst count/bound {worst3:.3g}); "
+    f"Theorem 6 holds: {thm6_ok} (worst {worst6:.3g}); clipped faster at largest M: {faster}"
+)
 
 # %% [markdown]
 # - Clipped GD with Theorem 3's parameters {glue:md}`cg_thm3` (largest ratio of count to bound:

@@ -25,7 +25,7 @@
 #
 # with $1/2$ attained at $\|g\| = \gamma$ and $1$ approached as $\|g\| \to 0$ or $\infty$. The
 # paper prints $h_n \le 2h_c$; the sandwich $\tfrac12 h_c \le h_n \le h_c$ is tighter and
-# true (derived for this book; `tests/test_step_matching.py` checks it on random inputs, including
+# true (derived for this book; `tests/test_theory.py` checks it on random inputs, including
 # tiny and huge gradients). Normalized GD is therefore never faster than clipped GD per step and
 # never more than twice as slow in step size, so Theorem 3's guarantee carries over with at most a
 # constant factor.
@@ -48,10 +48,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from clipcore import theory
-from clipcore.descent import clipped_rule, iterations_to_eps, normalized_rule, trajectory
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, seed_everything
-from clipcore.problems import HardInstanceA, Power
-from clipcore.reference import clipped_step_size, normalized_step_size
+from clipcore.deterministic_descent import clipped_rule, iterations_to_eps, normalized_rule, trajectory
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.scalar_problems import HardInstanceA, Power
+from clipcore.theory import clipped_gd_step_size, normalized_gd_step_size
 
 check_profile(profile)
 seed_everything(seed)  # deterministic page; seeded for uniformity
@@ -62,7 +64,9 @@ seed_everything(seed)  # deterministic page; seeded for uniformity
 # %%
 gamma_demo, eta_demo = 1.0, 0.1  # the ratio depends on ||g|| / gamma only
 g = gamma_demo * np.logspace(-g_decades, g_decades, n_g)
-ratio = normalized_step_size(g, gamma_demo * eta_demo, gamma_demo) / clipped_step_size(g, eta_demo, gamma_demo)
+ratio = normalized_gd_step_size(g, gamma_demo * eta_demo, gamma_demo) / clipped_gd_step_size(
+    g, eta_demo, gamma_demo
+)
 
 fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.semilogx(g / gamma_demo, ratio, lw=2, label=r"$h_n / h_c$ with $\eta_n = \gamma\eta_c$, $\beta = \gamma$")
@@ -97,9 +101,19 @@ for prob in problems:
     xs_n = trajectory(prob, x0, normalized_rule, n, eta_n=gamma * eta_c, beta=gamma)
     # the step ratio along clipped GD's own path
     a = np.abs(prob.grad(xs_c))
-    along = normalized_step_size(a, gamma * eta_c, gamma) / clipped_step_size(a, eta_c, gamma)
-    runs[prob.name] = dict(eta_c=eta_c, gamma=gamma, x0=x0, t_c=float(t_c), t_n=float(t_n),
-                           xs_c=xs_c, xs_n=xs_n, along=along, L0=prob.L0, prob=prob)
+    along = normalized_gd_step_size(a, gamma * eta_c, gamma) / clipped_gd_step_size(a, eta_c, gamma)
+    runs[prob.name] = dict(
+        eta_c=eta_c,
+        gamma=gamma,
+        x0=x0,
+        t_c=float(t_c),
+        t_n=float(t_n),
+        xs_c=xs_c,
+        xs_n=xs_n,
+        along=along,
+        L0=prob.L0,
+        prob=prob,
+    )
 
 fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex="col")
 for j, (name, r) in enumerate(runs.items()):
@@ -119,10 +133,14 @@ fig.tight_layout()
 plt.show()
 
 # %%
-print(f"{'problem':>8} {'eta_c':>8} {'gamma':>7} {'T clipped':>10} {'T normalized':>13} {'ratio':>7} {'min h_n/h_c on path':>20}")
+print(
+    f"{'problem':>8} {'eta_c':>8} {'gamma':>7} {'T clipped':>10} {'T normalized':>13} {'ratio':>7} {'min h_n/h_c on path':>20}"
+)
 for name, r in runs.items():
-    print(f"{name:>8} {r['eta_c']:>8.3g} {r['gamma']:>7.3g} {r['t_c']:>10.0f} {r['t_n']:>13.0f} "
-          f"{r['t_n'] / r['t_c']:>7.3f} {r['along'].min():>20.4f}")
+    print(
+        f"{name:>8} {r['eta_c']:>8.3g} {r['gamma']:>7.3g} {r['t_c']:>10.0f} {r['t_n']:>13.0f} "
+        f"{r['t_n'] / r['t_c']:>7.3f} {r['along'].min():>20.4f}"
+    )
 
 # %% [markdown]
 # ## Verdicts
@@ -145,8 +163,10 @@ within = all(np.isfinite(r["t_n"]) and 1.0 <= r["t_n"] / r["t_c"] <= 2.0 for r i
 glue_verdict("cn_within", within, "between 1 and 2 times", "not between 1 and 2 times")
 glue_text("cn_M", f"{M:g}")
 glue_text("cn_eps", f"{eps:g}")
-print(f"ratio range {ratio.min():.6f}..{ratio.max():.12f}; in [1/2, 1]: {sandwich}; along paths: {along_ok}; "
-      f"T_n/T_c in [1, 2]: {within}")
+print(
+    f"ratio range {ratio.min():.6f}..{ratio.max():.12f}; in [1/2, 1]: {sandwich}; along paths: {along_ok}; "
+    f"T_n/T_c in [1, 2]: {within}"
+)
 
 # %% [markdown]
 # - Over $\|g\|/\gamma$ spanning {glue:text}`cn_decades:.0f` decades on either side of 1, the

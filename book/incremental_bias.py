@@ -38,7 +38,7 @@
 # direction iff $\rho > 0$; and if every component is within a right angle of the full gradient,
 # $\cos\theta_i \ge \kappa > 0$, then $\langle d, \nabla F\rangle \ge
 # \kappa\|\nabla F\|\sum_i\min\{\|\nabla f_i\|, \gamma\} > 0$. All of this lives in
-# `clipcore.incremental.clipped_direction`.
+# `clipcore.incremental_bias.clipped_direction`.
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -57,9 +57,12 @@ cex_x0 = 3.0  # initial point of the counterexample runs
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore.incremental import clipped_direction, clipped_full_batch_descent, clipped_incremental
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, seed_everything
-from clipcore.problems import QianCounterexample
+from clipcore.finite_sums import QianCounterexample
+from clipcore.incremental_bias import clipped_direction
+from clipcore.incremental_methods import clipped_full_batch_descent, clipped_incremental
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
 
 check_profile(profile)
 rng = seed_everything(seed)
@@ -125,19 +128,31 @@ for _ in range(n_instances):
         n_reversed += r.rho < 0
     if r.kappa > 0:
         n_kappa += 1
-        kappa_ok &= r.direction @ r.full_grad >= (1 - 1e-12) * r.kappa * nF * np.minimum(norms, gamma).sum() > 0
+        kappa_ok &= (
+            r.direction @ r.full_grad >= (1 - 1e-12) * r.kappa * nF * np.minimum(norms, gamma).sum() > 0
+        )
 
 TOL = 1e-10
-print(f"{n_instances} instances; largest relative errors: " + ", ".join(f"{k} {v:.1e}" for k, v in err.items()))
+print(
+    f"{n_instances} instances; largest relative errors: " + ", ".join(f"{k} {v:.1e}" for k, v in err.items())
+)
 print(f"descent iff rho > 0 on {n_descent_checked} instances: {descent_agree} ({n_reversed} with rho < 0)")
 print(f"kappa bound on the {n_kappa} instances with kappa > 0: {kappa_ok}")
 ident_ok = max(err.values()) <= TOL
 glue_text("ib_n", f"{n_instances}")
 glue_number("ib_err", max(err.values()))
-glue_verdict("ib_identities", ident_ok, f"hold to within {TOL:.0e} on every instance",
-             f"fail the {TOL:.0e} tolerance on some instance")
-glue_verdict("ib_descent", descent_agree, "agrees with the sign of ρ on every instance",
-             "disagrees with the sign of ρ on some instance")
+glue_verdict(
+    "ib_identities",
+    ident_ok,
+    f"hold to within {TOL:.0e} on every instance",
+    f"fail the {TOL:.0e} tolerance on some instance",
+)
+glue_verdict(
+    "ib_descent",
+    descent_agree,
+    "agrees with the sign of ρ on every instance",
+    "disagrees with the sign of ρ on some instance",
+)
 glue_text("ib_n_reversed", f"{n_reversed}")
 glue_text("ib_n_descent", f"{n_descent_checked}")
 glue_verdict("ib_kappa", kappa_ok, "holds on all of them", "fails on some of them")
@@ -178,16 +193,20 @@ for _ in range(n_curves):
     rs = [clipped_direction(G, q * norms.max()) for q in ratios]
     nF = np.linalg.norm(rs[0].full_grad)
     r_min = clipped_direction(G, norms.min())  # every component clipped (or at the threshold)
-    curves.append(dict(
-        cbar=np.mean(r_min.cos), kappa=rs[0].kappa,
-        rho=np.array([r.rho for r in rs]),
-        rho_n=np.array([r.rho * nF / np.minimum(norms, r.gamma).sum() for r in rs]),
-        rho_n_min=r_min.rho * nF / (len(G) * norms.min()),
-        rho_n_top=rs[-1].rho * nF / norms.sum(), cbar_w=nF / norms.sum(),
-        bias=np.array([r.relative_bias for r in rs]),
-        # angle between d and ∇F: the part of the bias that no step size can undo
-        angle=np.array([np.degrees(np.arctan2(np.linalg.norm(r.perp), r.rho * nF)) for r in rs]),
-    ))
+    curves.append(
+        dict(
+            cbar=np.mean(r_min.cos),
+            kappa=rs[0].kappa,
+            rho=np.array([r.rho for r in rs]),
+            rho_n=np.array([r.rho * nF / np.minimum(norms, r.gamma).sum() for r in rs]),
+            rho_n_min=r_min.rho * nF / (len(G) * norms.min()),
+            rho_n_top=rs[-1].rho * nF / norms.sum(),
+            cbar_w=nF / norms.sum(),
+            bias=np.array([r.relative_bias for r in rs]),
+            # angle between d and ∇F: the part of the bias that no step size can undo
+            angle=np.array([np.degrees(np.arctan2(np.linalg.norm(r.perp), r.rho * nF)) for r in rs]),
+        )
+    )
 
 cmap = plt.get_cmap("viridis")
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
@@ -216,17 +235,27 @@ neg_obtuse = all(c["kappa"] < 0 for c in neg)
 ends_err = max(max(abs(c["rho_n_min"] - c["cbar"]), abs(c["rho_n_top"] - c["cbar_w"])) for c in curves)
 bias_low = np.array([c["bias"][0] for c in curves])  # at the smallest threshold
 bias_peak = max(c["bias"].max() for c in curves)
-print(f"rho = 1 and no bias at the largest norm: {top_ok}; rho > 0 throughout for the {len(acute)} "
-      f"acute instances: {acute_ok}; {len(neg)} instances with rho < 0 somewhere, all with an obtuse "
-      f"component: {neg_obtuse}; end points of the normalised multiplier off by at most {ends_err:.1e}")
-glue_verdict("ib_top", top_ok, "every curve reaches ρ = 1 with zero bias",
-             "some curve does not reach ρ = 1 with zero bias")
+print(
+    f"rho = 1 and no bias at the largest norm: {top_ok}; rho > 0 throughout for the {len(acute)} "
+    f"acute instances: {acute_ok}; {len(neg)} instances with rho < 0 somewhere, all with an obtuse "
+    f"component: {neg_obtuse}; end points of the normalised multiplier off by at most {ends_err:.1e}"
+)
+glue_verdict(
+    "ib_top",
+    top_ok,
+    "every curve reaches ρ = 1 with zero bias",
+    "some curve does not reach ρ = 1 with zero bias",
+)
 glue_verdict("ib_acute", acute_ok, "stays positive for every threshold", "turns negative for some threshold")
 glue_text("ib_n_acute", f"{len(acute)}")
 glue_text("ib_n_curves", f"{len(curves)}")
 glue_text("ib_n_neg", f"{len(neg)}")
-glue_verdict("ib_neg_obtuse", neg_obtuse, "each of them has a component at an obtuse angle to ∇F",
-             "some of them have all components at acute angles (a contradiction of the κ bound)")
+glue_verdict(
+    "ib_neg_obtuse",
+    neg_obtuse,
+    "each of them has a component at an obtuse angle to ∇F",
+    "some of them have all components at acute angles (a contradiction of the κ bound)",
+)
 glue_number("ib_bias_low_min", bias_low.min())
 glue_number("ib_bias_low_max", bias_low.max())
 glue_number("ib_bias_peak", bias_peak)
@@ -291,14 +320,17 @@ d_final = clipped_direction(q.example_grads(np.array([x_clip[-1]])), 1.0)
 stall_ok = abs(d_final.direction[0]) < 1e-5 and abs(abs(Fp(x_clip[-1])) - 9) < 1e-5
 gd_ok = abs(Fp(x_gd[-1])) < 1e-5
 inc_stall = abs(Fp(x_inc)) > 8
-print(f"clipped: x = {x_clip[-1]:.3e}, F' = {Fp(x_clip[-1]):.6f}, d = {d_final.direction[0]:.1e}; "
-      f"GD: x = {x_gd[-1]:.6f}, F' = {Fp(x_gd[-1]):.1e}; cyclic incremental: x = {x_inc:.4f}, F' = {Fp(x_inc):.4f}")
+print(
+    f"clipped: x = {x_clip[-1]:.3e}, F' = {Fp(x_clip[-1]):.6f}, d = {d_final.direction[0]:.1e}; "
+    f"GD: x = {x_gd[-1]:.6f}, F' = {Fp(x_gd[-1]):.1e}; cyclic incremental: x = {x_inc:.4f}, F' = {Fp(x_inc):.4f}"
+)
 glue_number("ib_cex_x", x_clip[-1])
 glue_number("ib_cex_Fp", Fp(x_clip[-1]))
 glue_number("ib_cex_gd_x", x_gd[-1])
 glue_number("ib_cex_inc_Fp", Fp(x_inc))
-glue_verdict("ib_cex_stall", stall_ok, "stalls at a non-stationary point with |F'| = 9",
-             "does not stall with |F'| = 9")
+glue_verdict(
+    "ib_cex_stall", stall_ok, "stalls at a non-stationary point with |F'| = 9", "does not stall with |F'| = 9"
+)
 glue_verdict("ib_cex_gd", gd_ok, "converges to the minimiser", "does not converge to the minimiser")
 _ = glue_verdict("ib_cex_inc", inc_stall, "stalls as well", "does not stall")
 

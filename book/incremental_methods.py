@@ -58,15 +58,21 @@ angle_batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]  # batch sizes for the an
 min_batches = 64  # at least this many batch cosines per batch size
 mid = 0.3  # the second measuring point is x* + mid (x0 - x*)
 angle_tol = 0.1  # tolerance on the mean cosine against the prediction
+settle_rtol = 0.25  # a clipped cyclic run settles at its floor if within this fraction of it (plus an offset)
+rho_small_tol = 0.25  # |rho| below this at the end of the stalled runs counts as close to zero
+mono_tol = 0.02  # the relative bias counts as falling with B if it never rises by more than this
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore.incremental import (ORDERS, batch_cosines, clipped_direction, clipped_full_batch_descent,
-                                  clipped_incremental, gradient_moments, predicted_cosine)
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, seed_everything
-from clipcore.problems import heavy_tailed_least_squares
+from clipcore.angles import batch_cosines, gradient_moments, predicted_cosine
+from clipcore.finite_sums import heavy_tailed_least_squares
+from clipcore.incremental_bias import partition_bias
+from clipcore.incremental_methods import ORDERS, clipped_floor, clipped_incremental, kappa_bound_check
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
 
 check_profile(profile)
 rng = seed_everything(seed)
@@ -74,13 +80,15 @@ prob = heavy_tailed_least_squares(N, dim, df=df, skew=skew, seed=seed)
 x_star = prob.minimizer()
 x0 = np.zeros(dim)
 x_mid = x_star + mid * (x0 - x_star)
-lam_max = np.linalg.eigvalsh(prob.A.T @ prob.A / N)[-1]
+lam_max = prob.max_curvature()
 norms0 = np.linalg.norm(prob.example_grads(x0), axis=1)
 norms_star = np.linalg.norm(prob.example_grads(x_star), axis=1)
 print(f"N = {N}, d = {dim}; |grad F(x0)| = {np.linalg.norm(prob.grad(x0)):.3g}")
 for name, nrm in (("x0", norms0), ("x*", norms_star)):
     q = np.percentile(nrm, [50, 90, 99, 100])
-    print(f"per-example gradient norms at {name}: median {q[0]:.3g}, 90% {q[1]:.3g}, 99% {q[2]:.3g}, max {q[3]:.3g}")
+    print(
+        f"per-example gradient norms at {name}: median {q[0]:.3g}, 90% {q[1]:.3g}, 99% {q[2]:.3g}, max {q[3]:.3g}"
+    )
 glue_number("im_g0", np.linalg.norm(prob.grad(x0)))
 _ = glue_number("im_tail_star", norms_star.max() / np.median(norms_star))
 
@@ -95,8 +103,8 @@ _ = glue_number("im_tail_star", norms_star.max() / np.median(norms_star))
 # $x_0 = 0$, where $\|\nabla\bar F\|$ = {glue:text}`im_g0:.3g`. The dashed lines mark, for each
 # clipped (B, $\gamma$), the gradient norm at the zero of the clipped direction
 # $d = \sum_j\mathrm{clip}_\gamma(\nabla f_j)$ over the fixed cyclic batches, found by running
-# the averaged dynamics $x \leftarrow x - a\,d(x)$ to convergence
-# (`clipped_full_batch_descent`): the point where a cycle of vanishing steps no longer moves.
+# the averaged dynamics $x \leftarrow x - a\,d(x)$ to convergence from the end of the cyclic run
+# (`clipped_floor`): the point where a cycle of vanishing steps no longer moves.
 
 # %%
 thresholds = list(gammas) + [np.inf]
@@ -104,8 +112,17 @@ G_n = len(thresholds)
 runs = {}
 for B in batch_sizes:
     runs[B] = clipped_incremental(
-        prob, x0, gamma=np.tile(thresholds, len(ORDERS)), order=np.repeat(ORDERS, G_n),
-        lr=lr_per_example * B, batch_size=B, epochs=epochs, lr_decay=lr_decay, lr_epochs=lr_epochs, seed=seed)
+        prob,
+        x0,
+        gamma=np.tile(thresholds, len(ORDERS)),
+        order=np.repeat(ORDERS, G_n),
+        lr=lr_per_example * B,
+        batch_size=B,
+        epochs=epochs,
+        lr_decay=lr_decay,
+        lr_epochs=lr_epochs,
+        seed=seed,
+    )
 
 
 def run_index(order, g):
@@ -114,16 +131,18 @@ def run_index(order, g):
 
 floors, floor_residual = {}, 0.0
 for B in batch_sizes:
-    n = N // B
-    batches = np.arange(N).reshape(n, B)
     for g, gam in enumerate(gammas):
-        start = runs[B].x[run_index("cyclic", g)]
-        path = clipped_full_batch_descent(prob, start, gamma=gam, lr=0.5 / (n * lam_max), steps=floor_steps,
-                                          batch_size=B)
-        d_end = clipped_direction(prob.batch_grads(path[-1], batches), gam).direction
+        fl = clipped_floor(
+            prob,
+            runs[B].x[run_index("cyclic", g)],
+            gamma=gam,
+            lr=0.5 / (N // B * lam_max),
+            steps=floor_steps,
+            batch_size=B,
+        )
         # ‖d‖/n at the end, relative to the starting gradient: how well the zero of d was located
-        floor_residual = max(floor_residual, np.linalg.norm(d_end) / n / np.linalg.norm(prob.grad(x0)))
-        floors[B, gam] = np.linalg.norm(prob.grad(path[-1]))
+        floor_residual = max(floor_residual, fl.residual / np.linalg.norm(prob.grad(x0)))
+        floors[B, gam] = fl.grad_norm
 
 colors = {B: f"C{i}" for i, B in enumerate(batch_sizes)}
 fig, axes = plt.subplots(len(ORDERS), G_n, figsize=(4.2 * G_n, 3.2 * len(ORDERS)), sharex=True, sharey=True)
@@ -135,7 +154,9 @@ for o, order in enumerate(ORDERS):
             ax.semilogy(r.evaluations, r.grad_norm[run_index(order, g)], color=colors[B], label=f"B = {B}")
             if np.isfinite(gam) and floors[B, gam] > 1e-6:
                 ax.axhline(floors[B, gam], color=colors[B], ls="--", lw=0.8)
-        ax.set_title(f"{order}, " + (f"$\\gamma = {gam:g}$" if np.isfinite(gam) else "unclipped"), fontsize=10)
+        ax.set_title(
+            f"{order}, " + (f"$\\gamma = {gam:g}$" if np.isfinite(gam) else "unclipped"), fontsize=10
+        )
         if o == len(ORDERS) - 1:
             ax.set_xlabel("per-example gradient evaluations")
         if g == 0:
@@ -145,8 +166,11 @@ fig.tight_layout()
 plt.show()
 
 # %%
-print(f"{'order':>10} {'B':>4} " + " ".join(f"{'gamma ' + format(g, 'g'):>11}" for g in thresholds)
-      + "   (final |grad F|; zero-of-d floor in brackets)")
+print(
+    f"{'order':>10} {'B':>4} "
+    + " ".join(f"{'gamma ' + format(g, 'g'):>11}" for g in thresholds)
+    + "   (final |grad F|; zero-of-d floor in brackets)"
+)
 for order in ORDERS:
     for B in batch_sizes:
         cells = []
@@ -163,47 +187,69 @@ for order in ORDERS:
 
 # %%
 biased = [(B, gam) for B in batch_sizes for gam in gammas if floors[B, gam] > 1e-6]
-cyc_final = {(B, gam): runs[B].grad_norm[run_index("cyclic", g), -1]
-             for B in batch_sizes for g, gam in enumerate(gammas)}
+cyc_final = {
+    (B, gam): runs[B].grad_norm[run_index("cyclic", g), -1]
+    for B in batch_sizes
+    for g, gam in enumerate(gammas)
+}
 floor_dev = max(abs(cyc_final[k] - floors[k]) for k in floors)
 # slack: the O(step) offset the unclipped cyclic run of the same B still has at the end
 offset = {B: runs[B].grad_norm[run_index("cyclic", G_n - 1), -1] for B in batch_sizes}
-settle_ok = all(abs(cyc_final[B, gam] - floors[B, gam]) <= 0.25 * floors[B, gam] + offset[B] for B, gam in floors)
-floor_B_ok = all(floors[b1, gam] >= floors[b2, gam] - 1e-9
-                 for gam in gammas for b1, b2 in zip(batch_sizes, batch_sizes[1:]))
-floor_g_ok = all(floors[B, g1] >= floors[B, g2] - 1e-9 for B in batch_sizes for g1, g2 in zip(gammas, gammas[1:]))
-unclipped_final = {(order, B): runs[B].grad_norm[run_index(order, G_n - 1), -1]
-                   for order in ("cyclic", "reshuffled") for B in batch_sizes}
+settle_ok = all(
+    abs(cyc_final[B, gam] - floors[B, gam]) <= settle_rtol * floors[B, gam] + offset[B] for B, gam in floors
+)
+floor_B_ok = all(
+    floors[b1, gam] >= floors[b2, gam] - 1e-9
+    for gam in gammas
+    for b1, b2 in zip(batch_sizes, batch_sizes[1:])
+)
+floor_g_ok = all(
+    floors[B, g1] >= floors[B, g2] - 1e-9 for B in batch_sizes for g1, g2 in zip(gammas, gammas[1:])
+)
+unclipped_final = {
+    (order, B): runs[B].grad_norm[run_index(order, G_n - 1), -1]
+    for order in ("cyclic", "reshuffled")
+    for B in batch_sizes
+}
 min_pos_floor = min(floors[k] for k in biased) if biased else float("nan")
 below_ok = bool(biased) and max(unclipped_final.values()) < min_pos_floor
 rho_end = [runs[B].rho[run_index("cyclic", gammas.index(gam)), -1] for B, gam in biased]
 max_rho_end = max(abs(v) for v in rho_end) if rho_end else float("nan")
-print(f"largest gap between a cyclic run and its floor: {floor_dev:.3f} (residual |d|/(n |grad F(x0)|) "
-      f"at the floors <= {floor_residual:.1e}); floors non-increasing in B: {floor_B_ok}, in gamma: {floor_g_ok}; "
-      f"unclipped cyclic/reshuffled end below the smallest positive floor ({min_pos_floor:.3f}): {below_ok} "
-      f"(largest {max(unclipped_final.values()):.3f}); |rho| at the end of the biased cyclic runs <= "
-      f"{max_rho_end:.3f}")
+print(
+    f"largest gap between a cyclic run and its floor: {floor_dev:.3f} (residual |d|/(n |grad F(x0)|) "
+    f"at the floors <= {floor_residual:.1e}); floors non-increasing in B: {floor_B_ok}, in gamma: {floor_g_ok}; "
+    f"unclipped cyclic/reshuffled end below the smallest positive floor ({min_pos_floor:.3f}): {below_ok} "
+    f"(largest {max(unclipped_final.values()):.3f}); |rho| at the end of the biased cyclic runs <= "
+    f"{max_rho_end:.3f}"
+)
 glue_verdict("im_settle", settle_ok, "end at that floor", "do not all end at that floor")
 glue_number("im_floor_dev", floor_dev)
 glue_verdict("im_floor_B", floor_B_ok, "never increases", "increases somewhere")
 glue_verdict("im_floor_g", floor_g_ok, "never increases", "increases somewhere")
 glue_number("im_floor_max", max(floors.values()))
 glue_number("im_floor_min_pos", min_pos_floor)
-glue_verdict("im_below", below_ok, "end below every positive floor", "do not all end below every positive floor")
+glue_verdict(
+    "im_below", below_ok, "end below every positive floor", "do not all end below every positive floor"
+)
 glue_number("im_unclipped_max", max(unclipped_final.values()))
 glue_number("im_rho_end", max_rho_end)
-glue_verdict("im_rho_small", bool(rho_end) and max_rho_end < 0.25, "close to zero", "not close to zero")
+glue_verdict(
+    "im_rho_small", bool(rho_end) and max_rho_end < rho_small_tol, "close to zero", "not close to zero"
+)
+glue_number("im_rho_small_tol", rho_small_tol)
+glue_number("im_settle_pct", 100 * settle_rtol)
 glue_number("im_lr_drop", (1 + (epochs - 1) / lr_epochs) ** lr_decay)
 _ = glue_text("im_B_list", ", ".join(str(b) for b in batch_sizes))
 
 # %% [markdown]
 # - **Clipped runs stall at the zero of $d$.** The clipped cyclic runs
-#   {glue:md}`im_settle`: within 25% of it plus the offset that the unclipped cyclic run of
-#   the same batch size still has from its finite step (largest gap
+#   {glue:md}`im_settle`: within {glue:text}`im_settle_pct:.0f`% of it plus the offset that the
+#   unclipped cyclic run of the same batch size still has from its finite step (largest gap
 #   {glue:text}`im_floor_dev:.3f`). The floor is as large as $\|\nabla\bar F\|$ =
 #   {glue:text}`im_floor_max:.3g`, and at the end of the biased cyclic runs $|\rho| \le$
-#   {glue:text}`im_rho_end:.2g`, {glue:md}`im_rho_small`: the clipped direction has vanished
-#   while the gradient has not, the counterexample of the previous page on a real finite sum.
+#   {glue:text}`im_rho_end:.2g`, {glue:md}`im_rho_small` (below {glue:text}`im_rho_small_tol:.2g`):
+#   the clipped direction has vanished while the gradient has not, the counterexample of the
+#   previous page on a real finite sum.
 #   Shrinking the step does not help: it fell by a factor {glue:text}`im_lr_drop:.0f` over the
 #   runs, and the clipped ones stayed on their floors.
 # - **Larger batches and larger thresholds, less bias.** Over B = {glue:md}`im_B_list` the floor
@@ -223,23 +269,26 @@ _ = glue_text("im_B_list", ", ".join(str(b) for b in batch_sizes))
 
 # %%
 points = {"start $x_0$": x0, "$x_\\mathrm{mid}$": x_mid}
-stats = {}
-for pname, x in points.items():
-    for gam in gammas:
-        vals = []
-        for B in bias_batch_sizes:
-            rs = [clipped_direction(prob.batch_grads(x, rng.permutation(N).reshape(-1, B)), gam)
-                  for _ in range(n_partitions)]
-            vals.append([np.mean([getattr(r, k) for r in rs]) for k in ("rho", "relative_bias", "clipped_fraction")])
-        stats[pname, gam] = np.array(vals)
+stats = {
+    (pname, gam): partition_bias(prob, x, gam, bias_batch_sizes, n_partitions=n_partitions, rng=rng)
+    for pname, x in points.items()
+    for gam in gammas
+}
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
 for i, (pname, gam) in enumerate(stats):
     v = stats[pname, gam]
     ls = "-" if pname.startswith("start") else "--"
-    for j in range(3):
-        axes[j].semilogx(bias_batch_sizes, v[:, j], ls, marker="o", ms=3, color=f"C{gammas.index(gam)}",
-                         label=f"{pname}, $\\gamma = {gam:g}$")
+    for ax, key in zip(axes, ("rho", "relative_bias", "clipped_fraction")):
+        ax.semilogx(
+            bias_batch_sizes,
+            getattr(v, key),
+            ls,
+            marker="o",
+            ms=3,
+            color=f"C{gammas.index(gam)}",
+            label=f"{pname}, $\\gamma = {gam:g}$",
+        )
 for ax, lab in zip(axes, (r"$\rho$", r"relative bias $\|d - \nabla F\|/\|\nabla F\|$", "clipped fraction")):
     ax.set_xlabel("batch size B")
     ax.set_ylabel(lab)
@@ -248,29 +297,35 @@ axes[0].legend(fontsize=8)
 plt.show()
 
 # %%
-mono_tol = 0.02
-bias_dec = all(np.all(np.diff(v[:, 1]) <= mono_tol) for v in stats.values())
-frac_g0 = np.concatenate([stats[p, gammas[0]][:, 2] for p in points])
-rho_gain = all(v[-1, 0] > v[0, 0] for v in stats.values())
-bias_first = max(v[0, 1] for v in stats.values())
-bias_last = max(v[-1, 1] for v in stats.values())
-print(f"relative bias non-increasing in B (tolerance {mono_tol}): {bias_dec}; clipped fraction at gamma "
-      f"{gammas[0]:g} between {frac_g0.min():.3f} and {frac_g0.max():.3f}; "
-      f"rho larger at the largest B than at B = {bias_batch_sizes[0]}: {rho_gain}; "
-      f"largest relative bias at the smallest B {bias_first:.3f}, at the largest B {bias_last:.3f}")
+bias_dec = all(np.all(np.diff(v.relative_bias) <= mono_tol) for v in stats.values())
+frac_g0 = np.concatenate([stats[p, gammas[0]].clipped_fraction for p in points])
+rho_gain = all(v.rho[-1] > v.rho[0] for v in stats.values())
+bias_first = max(v.relative_bias[0] for v in stats.values())
+bias_last = max(v.relative_bias[-1] for v in stats.values())
+print(
+    f"relative bias non-increasing in B (tolerance {mono_tol}): {bias_dec}; clipped fraction at gamma "
+    f"{gammas[0]:g} between {frac_g0.min():.3f} and {frac_g0.max():.3f}; "
+    f"rho larger at the largest B than at B = {bias_batch_sizes[0]}: {rho_gain}; "
+    f"largest relative bias at the smallest B {bias_first:.3f}, at the largest B {bias_last:.3f}"
+)
 glue_verdict("im_bias_dec", bias_dec, "falls with B", "does not fall monotonically with B")
 glue_number("im_frac_min", frac_g0.min())
 glue_number("im_frac_max", frac_g0.max())
 glue_text("im_g0_str", f"{gammas[0]:g}")
-glue_verdict("im_rho_gain", rho_gain, "is larger at the largest batch than at the smallest",
-             "is not larger at the largest batch than at the smallest")
+glue_verdict(
+    "im_rho_gain",
+    rho_gain,
+    "is larger at the largest batch than at the smallest",
+    "is not larger at the largest batch than at the smallest",
+)
+glue_number("im_mono_tol", mono_tol)
 glue_number("im_bias_first", bias_first)
 glue_number("im_bias_last", bias_last)
 _ = glue_text("im_Bmax", f"{bias_batch_sizes[-1]}")
 
 # %% [markdown]
 # For both thresholds and both points the relative bias {glue:md}`im_bias_dec` (up to a
-# tolerance of 0.02 between neighbours): the largest relative bias goes from
+# tolerance of {glue:text}`im_mono_tol:.2g` between neighbours): the largest relative bias goes from
 # {glue:text}`im_bias_first:.2f` to {glue:text}`im_bias_last:.2f` at B = {glue:md}`im_Bmax`, and
 # $\rho$ {glue:md}`im_rho_gain`. The clipped fraction need not fall: with
 # $\gamma$ = {glue:md}`im_g0_str` it stays between {glue:text}`im_frac_min:.2f` and
@@ -306,28 +361,26 @@ axes[0].legend(fontsize=8)
 plt.show()
 
 # %%
-n_pts, n_cond, bound_ok, min_margin = 0, 0, True, np.inf
-for B in batch_sizes:
-    r = runs[B]
-    for i in range(len(r.gamma)):
-        for t in range(len(r.epochs)):
-            n_pts += 1
-            if r.kappa[i, t] > 0:
-                n_cond += 1
-                bound_ok &= r.rho[i, t] >= r.kappa_bound[i, t] * (1 - 1e-12) and r.kappa_bound[i, t] > 0
-                min_margin = min(min_margin, r.rho[i, t] - r.kappa_bound[i, t])
+check = kappa_bound_check([runs[B] for B in batch_sizes])
+n_pts, n_cond, bound_ok, min_margin = check.n_points, check.n_condition, check.holds, check.min_margin
 start_cond = [B for B in batch_sizes if runs[B].kappa[0, 0] > 0]
 # the runs that stall: clipped cyclic runs with a positive floor
 stalled = [(runs[B].epochs, runs[B].kappa[run_index("cyclic", gammas.index(gam))]) for B, gam in biased]
 last_cond = max((int(e[k > 0].max()) for e, k in stalled if np.any(k > 0)), default=-1)
 disp = max(runs[B].displacement_ratio.max() for B in batch_sizes)
-print(f"kappa > 0 at {n_cond} of {n_pts} logged points; bound holds there: {bound_ok} "
-      f"(smallest margin {min_margin:.3g}); kappa > 0 at x0 for B in {start_cond}; last epoch with kappa > 0: "
-      f"{last_cond}; largest displacement ratio |x^i - x^0|/(i alpha gamma): {disp:.6f}")
+print(
+    f"kappa > 0 at {n_cond} of {n_pts} logged points; bound holds there: {bound_ok} "
+    f"(smallest margin {min_margin:.3g}); kappa > 0 at x0 for B in {start_cond}; last epoch with kappa > 0: "
+    f"{last_cond}; largest displacement ratio |x^i - x^0|/(i alpha gamma): {disp:.6f}"
+)
 glue_text("im_n_cond", f"{n_cond}")
 glue_text("im_n_pts", f"{n_pts}")
-glue_verdict("im_bound", bound_ok and n_cond > 0, "holds at every one of them",
-             "fails at some of them (or never applies)")
+glue_verdict(
+    "im_bound",
+    bound_ok and n_cond > 0,
+    "holds at every one of them",
+    "fails at some of them (or never applies)",
+)
 glue_text("im_start_cond", ", ".join(map(str, start_cond)) if start_cond else "none")
 glue_text("im_last_cond", f"epoch {last_cond}" if last_cond >= 0 else "no logged point")
 glue_number("im_disp", disp)
@@ -373,7 +426,9 @@ for ax, (pname, x) in zip(axes, points.items()):
     Bf = np.geomspace(Bs[0], Bs[-1], 200)
     ax.semilogx(Bf, predicted_cosine(m2, s2, N, Bf), "k--", label="prediction")
     ax.set_xlabel("batch size B")
-    ax.set_title(pname + f", $\\|\\nabla\\bar F\\| = {np.sqrt(m2):.3g}$, $\\sigma = {np.sqrt(s2):.3g}$", fontsize=10)
+    ax.set_title(
+        pname + f", $\\|\\nabla\\bar F\\| = {np.sqrt(m2):.3g}$, $\\sigma = {np.sqrt(s2):.3g}$", fontsize=10
+    )
     angle_res[pname] = (np.array(means), np.array(preds))
 axes[0].set_ylabel(r"$\cos\theta$ (batch gradient, full gradient)")
 axes[0].legend(fontsize=8)
@@ -385,8 +440,12 @@ dev = max(np.max(np.abs(m - p)) for m, p in angle_res.values())
 for pname, (m, p) in angle_res.items():
     print(pname, " ".join(f"B={B}: {a:.3f}/{b:.3f}" for B, a, b in zip(angle_batch_sizes, m, p)))
 print(f"mean cosine increases with B at both points: {incr}; largest |measured - predicted| = {dev:.3f}")
-glue_verdict("im_angles", incr, "grows with B at both points: the angles shrink as the batch grows",
-             "does not grow monotonically with B")
+glue_verdict(
+    "im_angles",
+    incr,
+    "grows with B at both points: the angles shrink as the batch grows",
+    "does not grow monotonically with B",
+)
 glue_number("im_angle_dev", dev)
 glue_number("im_angle_tol", angle_tol)
 _ = glue_verdict("im_angle_match", dev <= angle_tol, "matches", "does not match")

@@ -57,8 +57,11 @@ min_gap = 0.2  # claim needs rho in (a) to exceed rho in (b) and in (c) by at le
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore import experiments as E
-from clipcore.pages import check_profile, glue_claim_verdicts, glue_number, glue_text, seed_everything
+from clipcore.pages import glue_claim_verdicts, glue_number, glue_text
+from clipcore.plots import scatter_grid
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.studies import smoothness_study
 
 check_profile(profile)
 seed_everything(seed)
@@ -69,19 +72,34 @@ glue_number("ls_min_gap", min_gap)
 # The three runs (trained unless stored), the probe points of every estimator, Spearman's rho
 # with its bootstrap interval and the envelope per run and estimator, and the claim's verdict:
 # strong correlation in (a), much weaker in (b) and (c).
-study = E.smoothness_study("lstm_ptb", profile, results_dir, strong="clip_lr30",
-                           weak=["noclip_lr2", "clip_lr2"], device=device, data_dir=data_dir,
-                           n_boot=n_boot, level=level, min_lower=min_lower, min_gap=min_gap,
-                           seed=seed)
+study = smoothness_study(
+    "lstm_ptb",
+    profile,
+    results_dir,
+    strong="clip_lr30",
+    weak=["noclip_lr2", "clip_lr2"],
+    device=device,
+    data_dir=data_dir,
+    n_boot=n_boot,
+    level=level,
+    min_lower=min_lower,
+    min_gap=min_gap,
+    seed=seed,
+)
 print(study.run_sources())
 
 cfg, meta = study.config, study.meta  # of run (a)
-glue_text("ls_scale", f"{cfg.n_layers} layers of {cfg.hidden_size} hidden units, embedding "
-          f"{cfg.emb_size}, {meta['n_parameters']:,} parameters, trained on "
-          f"{cfg.train_fraction:.0%} of the training tokens of {meta['dataset']} for "
-          f"{cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size}, BPTT {cfg.bptt})")
-glue_text("ls_probes", f"every {cfg.probe_every} steps ({study.n_probes} or more probe points "
-          f"per run and estimator)")
+glue_text(
+    "ls_scale",
+    f"{cfg.n_layers} layers of {cfg.hidden_size} hidden units, embedding "
+    f"{cfg.emb_size}, {meta['n_parameters']:,} parameters, trained on "
+    f"{cfg.train_fraction:.0%} of the training tokens of {meta['dataset']} for "
+    f"{cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size}, BPTT {cfg.bptt})",
+)
+glue_text(
+    "ls_probes",
+    f"every {cfg.probe_every} steps ({study.n_probes} or more probe points per run and estimator)",
+)
 
 # %% [markdown]
 # At this profile's scale the model has {glue:md}`ls_scale`; the smoothness is probed
@@ -95,16 +113,25 @@ glue_text("ls_probes", f"every {cfg.probe_every} steps ({study.n_probes} or more
 # (`clipcore.smoothness.fit_envelope`).
 
 # %%
-fig = E.scatter_grid(study.points, study.panel, envelopes=study.envelopes,
-                     title=f"LSTM on {meta['dataset']}: gradient norm vs smoothness")
+fig = scatter_grid(
+    study.points,
+    study.panel,
+    envelopes=study.envelopes,
+    title=f"LSTM on {meta['dataset']}: gradient norm vs smoothness",
+)
 plt.show()
 
 # %% [markdown]
 # ## The same on linear axes (Figure 5)
 
 # %%
-fig = E.scatter_grid(study.points, study.panel, log=False, envelopes=study.envelopes,
-                     title=f"LSTM on {meta['dataset']}: linear axes")
+fig = scatter_grid(
+    study.points,
+    study.panel,
+    log=False,
+    envelopes=study.envelopes,
+    title=f"LSTM on {meta['dataset']}: linear axes",
+)
 plt.show()
 
 # %% [markdown]
@@ -128,9 +155,11 @@ glue_claim_verdicts("ls", study.verdicts)  # ls_claim_<estimator>, ls_rho_, ls_l
 # | `hessian` | {glue:text}`ls_rho_hessian:.2f` | {glue:text}`ls_lo_hessian:.2f` | {glue:text}`ls_gap_hessian:.2f` | {glue:md}`ls_claim_hessian` |
 
 # %%
-text = study.summary(why_weaker="the correlation seen through the flawed estimator is weakened "
-                     "once the data of the two gradients is pinned (or once the Hessian itself "
-                     "is measured).")
+text = study.summary(
+    why_weaker="the correlation seen through the flawed estimator is weakened "
+    "once the data of the two gradients is pinned (or once the Hessian itself "
+    "is measured)."
+)
 glue_text("ls_summary", text)
 # The faithful estimator's extra factor over the corrected one in run (a) (median ratio).
 ratios = study.ratios(runs=[study.strong], num="faithful", den="fixed")

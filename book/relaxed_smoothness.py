@@ -30,7 +30,7 @@
 # constants for $x^3$, $x^4$ and $e^x$ on a dense grid: for every $L_1 > 0$, $x^p$ is
 # $(p((p-2)/L_1)^{p-2}, L_1)$-smooth (so $x^3$ is $(3/L_1, L_1)$-smooth and $x^4$ is
 # $(16/L_1^2, L_1)$-smooth), and $e^{ax}$ is $(\delta, |a|)$-smooth for any $\delta > 0$ because
-# $f'' = a f'$. The constants and their proofs live in `clipcore.problems`.
+# $f'' = a f'$. The constants and their proofs live in `clipcore.scalar_problems`.
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -46,8 +46,11 @@ L1 = 1.0  # the L1 used for the polynomial certificates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore.pages import check_profile, glue_number, glue_verdict, loglog_slope, seed_everything
-from clipcore.problems import Exponential, Power, max_envelope_ratio
+from clipcore.pages import glue_number, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.scalar_problems import Exponential, Power, max_envelope_ratio
+from clipcore.stats import loglog_slope
 
 check_profile(profile)
 seed_everything(seed)
@@ -72,8 +75,12 @@ for ax, prob in zip(axes, problems):
     g, h = np.abs(prob.grad(x)), np.abs(prob.hess(x))
     order = np.argsort(g)
     ax.loglog(g[order], h[order], lw=2, label=f"$|f''|$ of ${prob.name}$")
-    ax.loglog(g[order], prob.envelope(g[order]), "k--",
-              label=f"$L_0 + L_1|f'|$, $(L_0, L_1) = ({prob.L0:.3g}, {prob.L1:.3g})$")
+    ax.loglog(
+        g[order],
+        prob.envelope(g[order]),
+        "k--",
+        label=f"$L_0 + L_1|f'|$, $(L_0, L_1) = ({prob.L0:.3g}, {prob.L1:.3g})$",
+    )
     ax.set_xlabel("$|f'(x)|$")
     ax.set_ylabel("$|f''(x)|$")
     ax.set_title(f"${prob.name}$")
@@ -84,18 +91,23 @@ plt.show()
 
 # %% [markdown]
 # The largest ratio $|f''| / (L_0 + L_1|f'|)$ over the grid is what certifies the
-# constants (a value at most 1, allowing $10^{-12}$ for rounding where the bound is tight):
+# constants (a value at most 1, allowing {glue:text}`rs_tol:.0e` for rounding where the bound is tight):
 
 # %%
 TOL = 1e-12
 for prob in problems:
     print(f"{prob.name}: L0 = {prob.L0:.4g}, L1 = {prob.L1:.4g}, max ratio = {ratios[prob.name]:.12f}")
+glue_number("rs_tol", TOL)
 glue_number("rs_ratio_x3", ratios["x^3"])
 glue_number("rs_ratio_x4", ratios["x^4"])
 glue_number("rs_ratio_exp", ratios["e^x"])
 all_hold = all(r <= 1 + TOL for r in ratios.values())
-glue_verdict("rs_verdict", all_hold, "holds at every grid point for all three functions",
-             "is violated on the grid: the certified constants are wrong")
+glue_verdict(
+    "rs_verdict",
+    all_hold,
+    "holds at every grid point for all three functions",
+    "is violated on the grid: the certified constants are wrong",
+)
 
 # %% [markdown]
 # **Verdict.** The largest ratios are {glue:text}`rs_ratio_x3:.6f` for $x^3$,
@@ -116,7 +128,7 @@ slopes = {}
 for prob in problems:
     sup_h = np.array([np.max(np.abs(prob.hess(np.linspace(-r, r, 4001)))) for r in R])
     ax.loglog(R, sup_h, marker=".", label=f"${prob.name}$")
-    slopes[prob.name] = loglog_slope(R[len(R) // 2:], sup_h[len(R) // 2:])
+    slopes[prob.name] = loglog_slope(R[len(R) // 2 :], sup_h[len(R) // 2 :])
 ax.set_xlabel("$R$")
 ax.set_ylabel(r"$\max_{|x| \leq R} |f''(x)|$")
 ax.legend()

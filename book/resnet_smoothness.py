@@ -50,9 +50,11 @@ min_gap = 0.2  # claim needs rho in (c) to exceed rho in (a) and in (b) by at le
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore import experiments as E
-from clipcore.pages import (check_profile, glue_claim_verdicts, glue_number, glue_text,
-                            glue_verdict, seed_everything)
+from clipcore.pages import glue_claim_verdicts, glue_number, glue_text, glue_verdict
+from clipcore.plots import scatter_grid
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.studies import smoothness_study
 
 check_profile(profile)
 seed_everything(seed)
@@ -63,20 +65,35 @@ glue_number("rn_min_gap", min_gap)
 # The three runs (trained unless stored), the probe points of every estimator, Spearman's rho
 # with its bootstrap interval and the envelope per run and estimator, and the claim's verdict:
 # strong correlation in (c), much weaker in (a) and (b).
-study = E.smoothness_study("resnet_images", profile, results_dir, strong="clip_lr5",
-                           weak=["momentum", "noclip_lr1"], device=device, data_dir=data_dir,
-                           n_boot=n_boot, level=level, min_lower=min_lower, min_gap=min_gap,
-                           seed=seed)
+study = smoothness_study(
+    "resnet_images",
+    profile,
+    results_dir,
+    strong="clip_lr5",
+    weak=["momentum", "noclip_lr1"],
+    device=device,
+    data_dir=data_dir,
+    n_boot=n_boot,
+    level=level,
+    min_lower=min_lower,
+    min_gap=min_gap,
+    seed=seed,
+)
 print(study.run_sources())
 
 cfg, meta = study.config, study.meta  # of run (c)
 dataset = meta["dataset"]  # clipcore.data.ImageData.name: says when it is a stand-in
 n_train = "all" if cfg.n_train is None else f"{cfg.n_train:,}"
-glue_text("rn_scale", f"a ResNet-{cfg.depth} of base width {cfg.width} "
-          f"({meta['n_parameters']:,} parameters) trained on {n_train} training images of "
-          f"{dataset} for {cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size})")
-glue_text("rn_probes", f"every {cfg.probe_every} steps ({study.n_probes} or more probe points "
-          f"per run and estimator)")
+glue_text(
+    "rn_scale",
+    f"a ResNet-{cfg.depth} of base width {cfg.width} "
+    f"({meta['n_parameters']:,} parameters) trained on {n_train} training images of "
+    f"{dataset} for {cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size})",
+)
+glue_text(
+    "rn_probes",
+    f"every {cfg.probe_every} steps ({study.n_probes} or more probe points per run and estimator)",
+)
 
 # %% [markdown]
 # At this profile's scale the model is {glue:md}`rn_scale`; the smoothness is probed
@@ -90,16 +107,21 @@ glue_text("rn_probes", f"every {cfg.probe_every} steps ({study.n_probes} or more
 # tightest envelope $L_0 + L_1\|\nabla f\|$ above the points of the panel.
 
 # %%
-fig = E.scatter_grid(study.points, study.panel, envelopes=study.envelopes,
-                     title=f"ResNet on {dataset}: gradient norm vs smoothness")
+fig = scatter_grid(
+    study.points,
+    study.panel,
+    envelopes=study.envelopes,
+    title=f"ResNet on {dataset}: gradient norm vs smoothness",
+)
 plt.show()
 
 # %% [markdown]
 # ## The same on linear axes
 
 # %%
-fig = E.scatter_grid(study.points, study.panel, log=False, envelopes=study.envelopes,
-                     title=f"ResNet on {dataset}: linear axes")
+fig = scatter_grid(
+    study.points, study.panel, log=False, envelopes=study.envelopes, title=f"ResNet on {dataset}: linear axes"
+)
 plt.show()
 
 # %% [markdown]
@@ -132,9 +154,12 @@ ratios = study.ratios(num="faithful", den="fixed")  # all runs
 k = np.median(ratios) if ratios.size else np.nan
 glue_number("rn_factor", k)
 dev = glue_number("rn_faith_dev", np.max(np.abs(ratios / k - 1)) if ratios.size else np.nan)
-glue_verdict("rn_same", dev < 1e-3,
-             "its column of the figure is the `fixed` column rescaled, and both give the same rank correlation",
-             "the two columns differ by more than a constant factor")
+glue_verdict(
+    "rn_same",
+    dev < 1e-3,
+    "its column of the figure is the `fixed` column rescaled, and both give the same rank correlation",
+    "the two columns differ by more than a constant factor",
+)
 
 # %% [markdown]
 # {glue:md}`rn_summary`

@@ -30,14 +30,17 @@ from pathlib import Path
 
 import torch
 
-from clipcore.pages import check_profile, resolve_device
+from clipcore.profiles import check_profile
+from clipcore.runtime import resolve_device
 
 check_profile(profile)
 status_file = Path("book/_status.json")
 status = json.loads(status_file.read_text()) if status_file.exists() else {"pages": [], "versions": {}}
 print(f"profile: {profile}")
-print(f"device used by training pages: {resolve_device(device)}"
-      + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""))
+print(
+    f"device used by training pages: {resolve_device(device)}"
+    + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "")
+)
 print(f"python {status.get('python')} on {status.get('platform')}")
 for pkg, version in status.get("versions", {}).items():
     print(f"  {pkg:>12}: {version}")

@@ -36,7 +36,7 @@
 # lower-bound page applied to each coordinate. It is $(1, L_1)$-smooth: its Hessian is
 # $\mathrm{diag}(f_A''(x_i))$, so
 # $\|\nabla^2 f\| = \max_i|f_A''(x_i)| \le 1 + L_1\max_i|f_A'(x_i)| \le 1 + L_1\|\nabla f\|$
-# (proved in `clipcore.stochastic.SeparableProblem`, checked with autograd Hessians in the tests).
+# (proved in `clipcore.stochastic_descent.SeparableProblem`, checked with autograd Hessians in the tests).
 # Started on an axis at $x_0 = (a, 0, \dots, 0)$ with $f_A'(a) = M$, the largest gradient norm on
 # the sublevel set $\{f \le f(x_0)\}$ is exactly $M$. The noise is uniform on the sphere of radius
 # $\tau$ in $\mathbb{R}^d$: symmetric, hence unbiased, and of norm exactly $\tau$.
@@ -67,6 +67,8 @@ T_long = 1000000  # a longer horizon for the readings stress test (smaller eta)
 M_long = 100000.0  # initial gradient of the stress test
 steps_long = 4500  # iterations simulated out of the T_long of the stress test
 runs_long = 64  # runs per start in the stress test
+flat_slope = 0.1  # a log-log slope of T_eps in M below this in size counts as flat ...
+growing_slope = 0.5  # ... and one above this as growing
 
 # %%
 import matplotlib.pyplot as plt
@@ -74,11 +76,19 @@ import numpy as np
 import torch
 
 from clipcore import theory
-from clipcore.pages import (check_profile, glue_number, glue_text, glue_verdict, loglog_slope, resolve_device,
-                            seed_everything)
-from clipcore.problems import HardInstanceA
-from clipcore.stochastic import (SeparableProblem, clipped_sgd_rule, first_hitting_times,
-                                 iterations_to_eps_from_hits, run_stochastic, sgd_rule)
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.profiles import check_profile
+from clipcore.runtime import resolve_device, seed_everything
+from clipcore.scalar_problems import HardInstanceA
+from clipcore.stats import loglog_slope
+from clipcore.stochastic_descent import (
+    SeparableProblem,
+    clipped_sgd_rule,
+    first_hitting_times,
+    hitting_time_from_hits,
+    run_stochastic,
+    sgd_rule,
+)
 
 check_profile(profile)
 seed_everything(seed)
@@ -92,15 +102,17 @@ x0 = np.stack([prob.start_for_gradient(m) for m in M])  # axis starts with suble
 starts = x0[:, None, :] * (np.arange(1, n_starts + 1) / n_starts)[None, :, None]  # (M, start, dim)
 delta = prob.f(x0) - prob.f_star  # the largest gap over the starts
 eta = theory.clipped_sgd_parameters(prob.L0, prob.L1, tau, T)
-h8 = np.array([theory.sgd_step(prob.L1, m, tau, T) for m in M])
+h8 = np.array([theory.sgd_step_size(prob.L1, m, tau, T) for m in M])
 methods = {
     "clipped SGD, intended": lambda i: clipped_sgd_rule(eta, prob.L1, tau, "intended"),
     "clipped SGD, printed": lambda i: clipped_sgd_rule(eta, prob.L1, tau, "printed"),
     "SGD (Theorem 8)": lambda i: sgd_rule(h8[i]),
 }
-print(f"device {dev}; eta = {eta:.4g}; intended clips above |g| = {1 / (16 * prob.L1 * eta) - tau:.4g}, "
-      f"printed above |g| = {1 / (16 * prob.L1 * eta**2) - tau:.4g}; SGD's step depends on M above "
-      f"M = {np.sqrt(T) / prob.L1 - tau:.4g}")
+print(
+    f"device {dev}; eta = {eta:.4g}; intended clips above |g| = {1 / (16 * prob.L1 * eta) - tau:.4g}, "
+    f"printed above |g| = {1 / (16 * prob.L1 * eta**2) - tau:.4g}; SGD's step depends on M above "
+    f"M = {np.sqrt(T) / prob.L1 - tau:.4g}"
+)
 
 # %% [markdown]
 # ## $T_\epsilon$ against $M$
@@ -112,9 +124,11 @@ for name, make_rule in methods.items():
     # one batched call per M (starts x runs): each stops once all its own runs have reached eps,
     # where one batch over every M would run as long as the slowest M
     for i in range(len(M)):
-        hb = first_hitting_times(prob, starts[i], make_rule(i), tau, T, runs, eps, generator=seed, device=dev).cpu()
+        hb = first_hitting_times(
+            prob, starts[i], make_rule(i), tau, T, runs, eps, generator=seed, device=dev
+        ).cpu()
         hits[name].append(hb)
-        t_eps[name][i] = iterations_to_eps_from_hits(hb, T).max()  # worst start
+        t_eps[name][i] = hitting_time_from_hits(hb, T).max()  # worst start
 bound7 = np.array([theory.clipped_sgd_bound(prob.L0, prob.L1, tau, d, eps) for d in delta])
 shape8 = np.array([theory.sgd_bound(prob.L1, m, tau, d, eps) for m, d in zip(M, delta)])
 
@@ -135,7 +149,7 @@ ax = axes[1]  # the fraction of runs that have not yet reached eps, at the large
 t = np.arange(1, T + 1)
 for name in methods:
     hb = hits[name][-1]
-    worst = int(np.argmax(iterations_to_eps_from_hits(hb, T)))
+    worst = int(np.argmax(hitting_time_from_hits(hb, T)))
     ax.semilogx(t, (hb[worst].numpy()[None, :] > t[:, None]).mean(1), label=name)
 ax.axhline(0.5, color="k", lw=0.8, ls="--", label="1/2: defines $T_\\epsilon$")
 ax.set_xlabel("iteration $t$")
@@ -149,7 +163,11 @@ plt.show()
 names = list(methods)
 print(f"{'M':>8} {'Delta':>9} " + " ".join(f"{n[:22]:>22}" for n in names) + f" {'Thm 7 bound':>12}")
 for i, m in enumerate(M):
-    print(f"{m:>8.4g} {delta[i]:>9.4g} " + " ".join(f"{t_eps[n][i]:>22.0f}" for n in names) + f" {bound7[i]:>12.3g}")
+    print(
+        f"{m:>8.4g} {delta[i]:>9.4g} "
+        + " ".join(f"{t_eps[n][i]:>22.0f}" for n in names)
+        + f" {bound7[i]:>12.3g}"
+    )
 
 # %% [markdown]
 # ## The readings at a long horizon
@@ -168,7 +186,11 @@ long_runs = {}
 fig, ax = plt.subplots(figsize=(6, 4))
 for reading in ("intended", "printed"):
     rule = clipped_sgd_rule(eta_long, prob.L1, tau, reading)
-    gn = run_stochastic(prob, starts_long, rule, tau, steps_long, runs_long, generator=seed, device=dev).cpu().numpy()
+    gn = (
+        run_stochastic(prob, starts_long, rule, tau, steps_long, runs_long, generator=seed, device=dev)
+        .cpu()
+        .numpy()
+    )
     reached = (gn < eps).any(-1)  # (start, run): reached eps at some t <= steps_long
     long_runs[reading] = reached
     # smallest gradient norm so far (what T_eps looks at), median over the runs of the axis start
@@ -195,27 +217,43 @@ for key, name in (("intended", "clipped SGD, intended"), ("printed", "clipped SG
     te = t_eps[name]
     if np.all(np.isfinite(te)):
         ok = bool(np.all(te <= bound7))
-        glue_verdict(f"st_thm7_{key}", ok, "is at most the Theorem 7 bound for every M",
-                     "exceeds the Theorem 7 bound for some M: the transcribed constant does not hold here")
+        glue_verdict(
+            f"st_thm7_{key}",
+            ok,
+            "is at most the Theorem 7 bound for every M",
+            "exceeds the Theorem 7 bound for some M: the transcribed constant does not hold here",
+        )
     else:
-        glue_text(f"st_thm7_{key}", "**does not reach ε within the horizon for some M** "
-                  "(no verdict on the bound there)")
+        glue_text(
+            f"st_thm7_{key}",
+            "**does not reach ε within the horizon for some M** (no verdict on the bound there)",
+        )
     glue_number(f"st_worst7_{key}", np.nanmax(np.where(np.isfinite(te), te, np.nan) / bound7))
     glue_number(f"st_slope_{key}", loglog_slope(M[steep], te[steep]))
 slope_sgd = loglog_slope(M[steep], t_eps["SGD (Theorem 8)"][steep])
 glue_number("st_slope_sgd", slope_sgd)
 glue_number("st_n_censored", sum(int(np.sum(~np.isfinite(te))) for te in t_eps.values()))
 slopes_clip = [loglog_slope(M[steep], t_eps[n][steep]) for n in names[:2]]
-flat = all(np.isfinite(s) and abs(s) < 0.1 for s in slopes_clip)
-grows = bool(np.isfinite(slope_sgd) and slope_sgd > 0.5)
-glue_verdict("st_growth", flat and grows, "grows with M while clipped SGD's does not",
-             "does not separate from clipped SGD's as Theorem 8 and Theorem 7 suggest")
+flat = all(np.isfinite(s) and abs(s) < flat_slope for s in slopes_clip)
+grows = bool(np.isfinite(slope_sgd) and slope_sgd > growing_slope)
+glue_number("st_flat_slope", flat_slope)
+glue_number("st_growing_slope", growing_slope)
+glue_verdict(
+    "st_growth",
+    flat and grows,
+    "grows with M while clipped SGD's does not",
+    "does not separate from clipped SGD's as Theorem 8 and Theorem 7 suggest",
+)
 glue_number("st_speedup", t_eps["SGD (Theorem 8)"][-1] / t_eps["clipped SGD, intended"][-1])
 glue_text("st_Mmax", f"{M[-1]:,.0f}")
 te_i, te_p = t_eps["clipped SGD, intended"], t_eps["clipped SGD, printed"]
 glue_number("st_readings_q", np.max(np.maximum(te_i, te_p) / np.minimum(te_i, te_p)))
-glue_verdict("st_readings_conv", np.all(np.isfinite(te_i)) and np.all(np.isfinite(te_p)),
-             "both readings reach ε from every start", "some start of a reading does not reach ε")
+glue_verdict(
+    "st_readings_conv",
+    np.all(np.isfinite(te_i)) and np.all(np.isfinite(te_p)),
+    "both readings reach ε from every start",
+    "some start of a reading does not reach ε",
+)
 glue_number("st_eta", eta)
 glue_number("st_delta_max", delta[-1])
 frac_int, frac_pr = (float(long_runs[r].mean(1).min()) for r in ("intended", "printed"))
@@ -225,11 +263,16 @@ glue_number("st_long_step", 1 / (16 * eta_long * prob.L1))
 glue_text("st_long_T", f"{T_long:,}")
 glue_text("st_long_M", f"{M_long:,.0f}")
 glue_number("st_long_steps", steps_long)
-glue_verdict("st_long_verdict", frac_pr < 0.5 <= frac_int,
-             "the printed reading fails where the intended one converges",
-             "the two readings do not separate here")
-print(f"slopes: SGD {slope_sgd:.3f}, clipped intended {slopes_clip[0]:.3f}, printed {slopes_clip[1]:.3f}; "
-      f"SGD grows and clipped flat: {flat and grows}")
+glue_verdict(
+    "st_long_verdict",
+    frac_pr < 0.5 <= frac_int,
+    "the printed reading fails where the intended one converges",
+    "the two readings do not separate here",
+)
+print(
+    f"slopes: SGD {slope_sgd:.3f}, clipped intended {slopes_clip[0]:.3f}, printed {slopes_clip[1]:.3f}; "
+    f"SGD grows and clipped flat: {flat and grows}"
+)
 
 # %% [markdown]
 # - **Theorem 7.** Clipped SGD in the intended reading {glue:md}`st_thm7_intended` (largest
@@ -245,8 +288,8 @@ print(f"slopes: SGD {slope_sgd:.3f}, clipped intended {slopes_clip[0]:.3f}, prin
 #   steps near the optimum and cost about the same. Over the {glue:text}`st_n_steep:.0f` values of
 #   $M$ above it, the fitted log–log slopes in $M$ are {glue:text}`st_slope_sgd:.2f` for SGD,
 #   {glue:text}`st_slope_intended:.3f` for clipped SGD (intended) and
-#   {glue:text}`st_slope_printed:.3f` (printed); we call a slope below 0.1 flat and one above 0.5
-#   growing. SGD's step is set by the steepest point and then crawls through the flat region,
+#   {glue:text}`st_slope_printed:.3f` (printed); we call a slope below
+#   {glue:text}`st_flat_slope:.2g` in size flat and one above {glue:text}`st_growing_slope:.2g` growing. SGD's step is set by the steepest point and then crawls through the flat region,
 #   while clipped SGD takes steps of bounded length on the steep wall and steps
 #   $\eta =$ {glue:text}`st_eta:.3g` near the optimum. At $M =$ {glue:md}`st_Mmax` SGD needs
 #   {glue:text}`st_speedup:.1f` times more iterations than clipped SGD (intended).

@@ -46,31 +46,44 @@ acc_tol = 0.02  # largest accuracy deficit of clipped SGD against momentum that 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore import experiments as E
-from clipcore.pages import check_profile, glue_number, glue_text, glue_verdict, seed_everything
+from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.plots import format_table
+from clipcore.profiles import check_profile
+from clipcore.runtime import seed_everything
+from clipcore.studies import load_runs, running_mean, training_summary
 
 check_profile(profile)
 seed_everything(seed)
 glue_number("tc_acc_tol_pct", 100 * acc_tol)
 
-runs = {exp: E.load_runs(exp, profile, results_dir, device=device, data_dir=data_dir)
-        for exp in ("lstm_ptb", "resnet_images")}  # fmt: skip
-panel = {exp: {name: f"({'abc'[i]}) {r.label}" for i, (name, r) in enumerate(rs.items())}
-         for exp, rs in runs.items()}  # fmt: skip
+runs = {
+    exp: load_runs(exp, profile, results_dir, device=device, data_dir=data_dir)
+    for exp in ("lstm_ptb", "resnet_images")
+}
+panel = {
+    exp: {name: f"({'abc'[i]}) {r.label}" for i, (name, r) in enumerate(rs.items())}
+    for exp, rs in runs.items()
+}
 trained = [f"{exp}/{name}" for exp, rs in runs.items() for name, r in rs.items() if r.trained]
 # Every run is finished: load_runs serves finished runs only and trains a run only when the
 # store does not hold it (never again when it does).
 assert all(r.run.meta["finished"] is True for rs in runs.values() for r in rs.values())
 for exp, rs in runs.items():
     for name, r in rs.items():
-        print(f"{exp}/{name}: {'trained by this page' if r.trained else 'loaded from the store'}, {r.run.path}")
+        print(
+            f"{exp}/{name}: {'trained by this page' if r.trained else 'loaded from the store'}, {r.run.path}"
+        )
 if trained:
-    glue_text("tc_source", f"{len(trained)} of the 6 runs were not in the run store and were "
-              f"trained by this page ({', '.join(trained)}); the others were read from it")
+    glue_text(
+        "tc_source",
+        f"{len(trained)} of the 6 runs were not in the run store and were "
+        f"trained by this page ({', '.join(trained)}); the others were read from it",
+    )
 else:
     glue_text("tc_source", "all 6 runs were read from the run store; none was retrained")
-summary = {exp: {name: E.training_summary(r.run, tail=tail) for name, r in rs.items()}
-           for exp, rs in runs.items()}  # fmt: skip
+summary = {
+    exp: {name: training_summary(r.run, tail=tail) for name, r in rs.items()} for exp, rs in runs.items()
+}
 dataset = runs["resnet_images"]["clip_lr5"].run.meta["dataset"]
 ptb = runs["lstm_ptb"]["clip_lr30"].run.meta["dataset"]
 
@@ -86,7 +99,7 @@ for exp, row in (("lstm_ptb", 0), ("resnet_images", 1)):
     for i, (name, r) in enumerate(runs[exp].items()):
         m = r.run.table("metrics")
         ax.plot(m["step"], m["loss"], color=f"C{i}", alpha=0.2, lw=0.6)
-        ax.plot(m["step"], E.running_mean(m["loss"], smooth_window), color=f"C{i}", label=panel[exp][name])
+        ax.plot(m["step"], running_mean(m["loss"], smooth_window), color=f"C{i}", label=panel[exp][name])
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.legend(fontsize=8)
@@ -114,10 +127,12 @@ glue_number("tc_window", smooth_window)
 for exp in runs:
     rows = [dict(run=panel[exp][name], **s) for name, s in summary[exp].items()]
     cols = ["run", "steps", "auc", "final_train"] + (
-        ["best_valid", "final_valid", "final_test"] if exp == "lstm_ptb"
-        else ["best_test_accuracy", "final_test_accuracy"])  # fmt: skip
+        ["best_valid", "final_valid", "final_test"]
+        if exp == "lstm_ptb"
+        else ["best_test_accuracy", "final_test_accuracy"]
+    )
     print(f"--- {exp}")
-    print(E.format_table(rows, cols, fmt=".4g"))
+    print(format_table(rows, cols, fmt=".4g"))
 
 # %% [markdown]
 # ## Verdicts
@@ -128,12 +143,24 @@ lstm_fast = min(L, key=lambda n: L[n]["auc"])
 lstm_valid = min(L, key=lambda n: L[n]["best_valid"])
 res_fast = min(R, key=lambda n: R[n]["auc"])
 acc_clip, acc_mom = R["clip_lr5"]["final_test_accuracy"], R["momentum"]["final_test_accuracy"]
-glue_verdict("tc_lstm_fast", lstm_fast == "clip_lr30", "trains fastest",
-             f"does not train fastest (run {panel['lstm_ptb'][lstm_fast]} does)")
-glue_verdict("tc_lstm_valid", lstm_valid == "clip_lr30", "reaches the best validation loss",
-             f"does not reach the best validation loss (run {panel['lstm_ptb'][lstm_valid]} does)")
-glue_verdict("tc_res_fast", res_fast == "clip_lr5", "converges fastest in training loss",
-             f"does not converge fastest in training loss (run {panel['resnet_images'][res_fast]} does)")
+glue_verdict(
+    "tc_lstm_fast",
+    lstm_fast == "clip_lr30",
+    "trains fastest",
+    f"does not train fastest (run {panel['lstm_ptb'][lstm_fast]} does)",
+)
+glue_verdict(
+    "tc_lstm_valid",
+    lstm_valid == "clip_lr30",
+    "reaches the best validation loss",
+    f"does not reach the best validation loss (run {panel['lstm_ptb'][lstm_valid]} does)",
+)
+glue_verdict(
+    "tc_res_fast",
+    res_fast == "clip_lr5",
+    "converges fastest in training loss",
+    f"does not converge fastest in training loss (run {panel['resnet_images'][res_fast]} does)",
+)
 glue_verdict("tc_res_acc", acc_clip >= acc_mom - acc_tol, "matches (or exceeds)", "falls short of")
 for name in L:
     glue_number(f"tc_lstm_auc_{name}", L[name]["auc"])
@@ -152,10 +179,16 @@ glue_number("tc_swing", 100 * swing)
 glue_text("tc_dataset", dataset)
 glue_number("tc_epochs", runs["resnet_images"]["clip_lr5"].config.epochs)
 best_acc = glue_number("tc_best_acc", 100 * max(s["final_test_accuracy"] for s in R.values()))
-glue_verdict("tc_vs_paper", best_acc >= 95.2 - 100 * acc_tol, "within the tolerance of the paper's number",
-             "far below the paper's number")
-print(f"LSTM fastest: {lstm_fast}; best validation: {lstm_valid}; ResNet fastest: {res_fast}; "
-      f"accuracy clip {acc_clip:.3f} vs momentum {acc_mom:.3f}")
+glue_verdict(
+    "tc_vs_paper",
+    best_acc >= 95.2 - 100 * acc_tol,
+    "within the tolerance of the paper's number",
+    "far below the paper's number",
+)
+print(
+    f"LSTM fastest: {lstm_fast}; best validation: {lstm_valid}; ResNet fastest: {res_fast}; "
+    f"accuracy clip {acc_clip:.3f} vs momentum {acc_mom:.3f}"
+)
 
 # %% [markdown]
 # - **LSTM, training speed.** Run (a) (learning rate 30, clipped) {glue:md}`tc_lstm_fast`:

@@ -5,10 +5,11 @@ import sys
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"book": "clipcore.book", "train": "clipcore.train"}
+    commands = {"book": "clipcore.book", "train": "clipcore.training.cli"}
     if not argv or argv[0] not in commands:
-        print("usage: python -m clipcore {book,train} [options]   (add --help after a command)",
-              file=sys.stderr)
+        print(
+            "usage: python -m clipcore {book,train} [options]   (add --help after a command)", file=sys.stderr
+        )
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     import importlib
 

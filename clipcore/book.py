@@ -25,8 +25,9 @@ from pathlib import Path
 
 import yaml
 
+from .profiles import DEFAULT_PROFILE, PROFILES
+
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ("smoke", "ci", "paper")
 # Injected into every page; each page must declare them in its parameters cell.
 COMMON_PARAMETERS = ("profile", "device", "seed", "data_dir", "results_dir")
 KERNEL = "python3"
@@ -75,7 +76,9 @@ def load_params(root: Path = ROOT) -> dict:
     params = yaml.safe_load((root / "book" / "params.yml").read_text()) or {}
     unknown = set(params) - set(PROFILES) - {"common"}
     if unknown:
-        raise BookError(f"book/params.yml: unknown profile(s) {sorted(unknown)}; profiles are {PROFILES}")
+        raise BookError(
+            f"book/params.yml: unknown profile(s) {sorted(unknown)}; profiles are {', '.join(PROFILES)}"
+        )
     return params
 
 
@@ -152,8 +155,13 @@ def execute_page(page: Page, values: dict, *, cwd: Path = ROOT, output_dir: Path
         jupytext.write(nb, tmp_in, fmt="ipynb")
         try:
             papermill.execute_notebook(
-                tmp_in, str(tmp_out), parameters=values, kernel_name=KERNEL,
-                cwd=str(cwd), progress_bar=False, report_mode=False,
+                tmp_in,
+                str(tmp_out),
+                parameters=values,
+                kernel_name=KERNEL,
+                cwd=str(cwd),
+                progress_bar=False,
+                report_mode=False,
             )
         finally:
             # Keep the executed notebook even on failure, so the error can be read there.
@@ -201,29 +209,53 @@ def write_status(entries: list[dict], profile: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m clipcore.book", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="ci", help=f"one of {PROFILES} (default: ci)")
-    ap.add_argument("--page", action="append", dest="pages", metavar="NAME",
-                    help="execute only this page (repeatable); default: every page of _toc.yml")
-    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                    help="override a page parameter (VALUE parsed as YAML)")
+    ap.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"one of {', '.join(PROFILES)} (default: {DEFAULT_PROFILE})",
+    )
+    ap.add_argument(
+        "--page",
+        action="append",
+        dest="pages",
+        metavar="NAME",
+        help="execute only this page (repeatable); default: every page of _toc.yml",
+    )
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="override a page parameter (VALUE parsed as YAML)",
+    )
     ap.add_argument("--device", default=None, help="'auto', 'cpu', 'cuda', ... (default from params.yml)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--results-dir", default=None)
-    ap.add_argument("--output-dir", default=None,
-                    help="write executed notebooks (and the status record) here instead of book/")
+    ap.add_argument(
+        "--output-dir",
+        default=None,
+        help="write executed notebooks (and the status record) here instead of book/",
+    )
     ap.add_argument("--list", action="store_true", help="list the pages and their parameters, then exit")
     args = ap.parse_args(argv)
 
     os.environ.pop("MPLBACKEND", None)  # an inherited Agg backend drops every figure
     try:
         if args.profile not in PROFILES:
-            raise BookError(f"unknown profile {args.profile!r}; profiles are {PROFILES}")
+            raise BookError(f"unknown profile {args.profile!r}; profiles are {', '.join(PROFILES)}")
         params = load_params()
         check_params_file(params)
         pages = select_pages(args.pages)
-        common = {k: v for k, v in dict(device=args.device, seed=args.seed, data_dir=args.data_dir,
-                                        results_dir=args.results_dir).items() if v is not None}
+        common = {
+            k: v
+            for k, v in dict(
+                device=args.device, seed=args.seed, data_dir=args.data_dir, results_dir=args.results_dir
+            ).items()
+            if v is not None
+        }
         overrides = {k: _parse_value(v) for k, v in args.parameter}
         plan = [(p, resolve_parameters(p, args.profile, params, common, overrides)) for p in pages]
     except BookError as e:
@@ -253,9 +285,15 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(page.name)
             print(f"  FAILED: {type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr, flush=True)
         else:
-            print(f"  done in {seconds:.1f} s -> {(out_dir or page.source.parent) / (page.name + '.ipynb')}", flush=True)
-        write_status([{"page": page.name, "seconds": round(seconds, 2), "ok": ok, "profile": args.profile}],
-                     args.profile, status_file)
+            print(
+                f"  done in {seconds:.1f} s -> {(out_dir or page.source.parent) / (page.name + '.ipynb')}",
+                flush=True,
+            )
+        write_status(
+            [{"page": page.name, "seconds": round(seconds, 2), "ok": ok, "profile": args.profile}],
+            args.profile,
+            status_file,
+        )
     print(f"{len(plan) - len(failures)}/{len(plan)} pages executed in {time.perf_counter() - total:.1f} s")
     if failures:
         print(f"error: page(s) failed: {failures}", file=sys.stderr)

@@ -11,6 +11,10 @@ tied, every dropout 0: 4,043,472 parameters for the 10,000-word PTB vocabulary.
 basic blocks with 16/32/64 channels (stride 2 at the start of stages 2 and 3), global average
 pooling and a linear classifier; BatchNorm after every conv; option-A (parameter-free)
 shortcuts. 269,722 parameters for 10 classes.
+
+:func:`lstm_lm_forward` is the LSTM's functional twin in plain tensor operations (so
+:func:`torch.func.vmap` can batch it over examples); :func:`recalibrate_batchnorm` resets a
+ResNet's BatchNorm statistics to the average over given batches.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
+
+from .validation import check_int
 
 __all__ = [
     "LSTMLanguageModel",
@@ -36,6 +42,8 @@ __all__ = [
     "resnet20",
     "resnet_cifar_num_parameters",
     "count_parameters",
+    "lstm_lm_forward",
+    "recalibrate_batchnorm",
 ]
 
 # One (h, c) pair per layer, each [1, batch, width of that layer].
@@ -75,8 +83,15 @@ def embedded_dropout(embed: nn.Embedding, words: Tensor, p: float, training: boo
     if training and p > 0.0:
         mask = weight.new_empty(weight.size(0), 1).bernoulli_(1.0 - p) / (1.0 - p)
         weight = weight * mask
-    return F.embedding(words, weight, embed.padding_idx, embed.max_norm, embed.norm_type,
-                       embed.scale_grad_by_freq, embed.sparse)  # fmt: skip
+    return F.embedding(
+        words,
+        weight,
+        embed.padding_idx,
+        embed.max_norm,
+        embed.norm_type,
+        embed.scale_grad_by_freq,
+        embed.sparse,
+    )
 
 
 def detach_hidden(hidden: Hidden) -> Hidden:
@@ -95,9 +110,12 @@ def temporal_penalty(raw_output: Tensor, beta: float) -> Tensor:
 
 
 def lstm_lm_num_parameters(
-    vocab_size: int, emb_size: int = 200, hidden_size: int = 512, n_layers: int = 2,
+    vocab_size: int,
+    emb_size: int = 200,
+    hidden_size: int = 512,
+    n_layers: int = 2,
     tie_weights: bool = True,
-) -> int:  # fmt: skip
+) -> int:
     r"""Closed-form parameter count of :class:`LSTMLanguageModel`.
 
     An LSTM layer from :math:`i` to :math:`h` units has :math:`4h(i + h) + 8h` parameters
@@ -142,12 +160,21 @@ class LSTMLanguageModel(nn.Module):
         wdrop: float = 0.0,
     ):
         super().__init__()
-        for name, v in (("vocab_size", vocab_size), ("emb_size", emb_size),
-                        ("hidden_size", hidden_size), ("n_layers", n_layers)):  # fmt: skip
+        for name, v in (
+            ("vocab_size", vocab_size),
+            ("emb_size", emb_size),
+            ("hidden_size", hidden_size),
+            ("n_layers", n_layers),
+        ):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"Invalid {name}: {v!r} (must be an integer >= 1)")
-        for name, v in (("dropout", dropout), ("dropouth", dropouth), ("dropouti", dropouti),
-                        ("dropoute", dropoute), ("wdrop", wdrop)):  # fmt: skip
+        for name, v in (
+            ("dropout", dropout),
+            ("dropouth", dropouth),
+            ("dropouti", dropouti),
+            ("dropoute", dropoute),
+            ("wdrop", wdrop),
+        ):
             if not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
                 raise ValueError(f"Invalid {name}: {v!r} (must be in [0, 1))")
         self.vocab_size, self.emb_size, self.hidden_size = vocab_size, emb_size, hidden_size
@@ -159,7 +186,7 @@ class LSTMLanguageModel(nn.Module):
         self.widths = [emb_size] + [hidden_size] * (n_layers - 1) + [last]
         self.encoder = nn.Embedding(vocab_size, emb_size)
         self.rnns = nn.ModuleList(
-            nn.LSTM(self.widths[l], self.widths[l + 1], num_layers=1) for l in range(n_layers)
+            nn.LSTM(self.widths[k], self.widths[k + 1], num_layers=1) for k in range(n_layers)
         )
         self.decoder = nn.Linear(last, vocab_size)
         if tie_weights:
@@ -179,15 +206,12 @@ class LSTMLanguageModel(nn.Module):
 
     def init_hidden(self, batch_size: int) -> Hidden:
         """Zero ``(h, c)`` for every layer, on the model's device and dtype."""
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Invalid batch_size: {batch_size!r} (must be an integer >= 1)")
+        check_int("batch_size", batch_size, 1)
         w = self.encoder.weight
-        return [
-            (w.new_zeros(1, batch_size, h), w.new_zeros(1, batch_size, h)) for h in self.widths[1:]
-        ]
+        return [(w.new_zeros(1, batch_size, h), w.new_zeros(1, batch_size, h)) for h in self.widths[1:]]
 
-    def _run_layer(self, l: int, x: Tensor, state: tuple[Tensor, Tensor]):
-        rnn = self.rnns[l]
+    def _run_layer(self, k: int, x: Tensor, state: tuple[Tensor, Tensor]):
+        rnn = self.rnns[k]
         if not (self.training and self.wdrop > 0.0):
             return rnn(x, state)
         params = dict(rnn.named_parameters())
@@ -214,10 +238,10 @@ class LSTMLanguageModel(nn.Module):
         x = embedded_dropout(self.encoder, input, self.dropoute, self.training)
         x = locked_dropout(x, self.dropouti, self.training)
         new_hidden = []
-        for l in range(self.n_layers):
-            x, state = self._run_layer(l, x, hidden[l])
+        for k in range(self.n_layers):
+            x, state = self._run_layer(k, x, hidden[k])
             new_hidden.append(state)
-            if l < self.n_layers - 1:
+            if k < self.n_layers - 1:
                 x = locked_dropout(x, self.dropouth, self.training)
         raw = x
         output = locked_dropout(raw, self.dropout, self.training)
@@ -268,14 +292,11 @@ class ResNetCifar(nn.Module):
     default (Kaiming-uniform).
     """
 
-    def __init__(
-        self, depth: int = 20, num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)
-    ):
+    def __init__(self, depth: int = 20, num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)):
         super().__init__()
         if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
             raise ValueError(f"Invalid depth: {depth!r} (must be 6n + 2 with n >= 1)")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"Invalid num_classes: {num_classes!r} (must be an integer >= 1)")
+        check_int("num_classes", num_classes, 1)
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -302,8 +323,9 @@ class ResNetCifar(nn.Module):
         return self.fc(out)
 
 
-def resnet_cifar_num_parameters(depth: int = 20, num_classes: int = 10,
-                                widths: tuple[int, int, int] = (16, 32, 64)) -> int:  # fmt: skip
+def resnet_cifar_num_parameters(
+    depth: int = 20, num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)
+) -> int:
     r"""Closed-form parameter count of :class:`ResNetCifar` (option A: shortcuts are free).
 
     Stem :math:`27w_1 + 2w_1`; stage :math:`s` with :math:`n` blocks:
@@ -322,3 +344,56 @@ def resnet_cifar_num_parameters(depth: int = 20, num_classes: int = 10,
 def resnet20(num_classes: int = 10) -> ResNetCifar:
     """ResNet-20 for 32x32 images: 3 stages x 3 basic blocks, 16/32/64 channels, option A."""
     return ResNetCifar(depth=20, num_classes=num_classes)
+
+
+def lstm_lm_forward(params: dict[str, Tensor], x: Tensor, n_layers: int):
+    r"""Functional twin of :class:`clipcore.models.LSTMLanguageModel` (no dropout, zero
+    initial state): ``x`` ``[T, B]`` -> ``(logits [T, B, V], output [T, B, D])``.
+
+    Each layer runs the LSTM recursion (gate order i, f, g, o as ``nn.LSTM``)
+
+    .. math::
+        (i, f, \tilde c, o) = W_{ih}x_t + b_{ih} + W_{hh}h_{t-1} + b_{hh},\quad
+        c_t = \sigma(f)\odot c_{t-1} + \sigma(i)\odot\tanh(\tilde c),\quad
+        h_t = \sigma(o)\odot\tanh(c_t)
+
+    with plain tensor operations, so :func:`torch.func.vmap` can batch it over examples
+    (``nn.LSTM``'s fused kernels have no batching rule). The decoder is tied to the embedding
+    unless ``params`` holds ``decoder.weight``.
+    """
+    h = params["encoder.weight"][x]
+    for k in range(n_layers):
+        p = f"rnns.{k}."
+        w_ih, w_hh = params[p + "weight_ih_l0"], params[p + "weight_hh_l0"]
+        pre = h @ w_ih.T + params[p + "bias_ih_l0"] + params[p + "bias_hh_l0"]
+        width = w_hh.shape[1]
+        ht = h.new_zeros(h.shape[1], width)
+        ct = h.new_zeros(h.shape[1], width)
+        outs = []
+        for t in range(pre.shape[0]):
+            i, f, g, o = (pre[t] + ht @ w_hh.T).chunk(4, dim=-1)
+            ct = torch.sigmoid(f) * ct + torch.sigmoid(i) * torch.tanh(g)
+            ht = torch.sigmoid(o) * torch.tanh(ct)
+            outs.append(ht)
+        h = torch.stack(outs)
+    w_dec = params.get("decoder.weight", params["encoder.weight"])
+    return h @ w_dec.T + params["decoder.bias"], h
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: Tensor, batch_size: int = 256) -> nn.Module:
+    """Reset every BatchNorm's running statistics to the average over the batches of ``x``
+    (``batch_size`` at a time, in train mode) of the batch statistics (``momentum=None``:
+    cumulative average), then restore the momentum; returns the model in eval mode. Used at
+    initialisation, where the running statistics are still 0 and 1."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    for s in range(0, x.size(0), batch_size):
+        model(x[s : s + batch_size])
+    for bn, mom in zip(bns, saved):
+        bn.momentum = mom
+    return model.eval()

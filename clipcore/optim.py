@@ -11,24 +11,12 @@ Non-finite gradients: ``nonfinite="raise"`` (default) raises ``FloatingPointErro
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from . import functional as F
+from .validation import check_number
 
 _NONFINITE_MODES = ("raise", "skip", "ignore")
-
-
-def _check_number(name: str, value, *, low: float = 0.0, strict: bool = False, allow_none=False):
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = value > low if strict else value >= low
-    if not ok:
-        op = ">" if strict else ">="
-        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number {op} {low})")
 
 
 class _GlobalNormOptimizer(torch.optim.Optimizer):
@@ -93,12 +81,12 @@ class ClippedSGD(_GlobalNormOptimizer):
     """
 
     def __init__(self, params, lr, max_norm=None, momentum=0.0, weight_decay=0.0, *, nonfinite="raise"):
-        _check_number("learning rate", lr, strict=True)
-        _check_number("max_norm", max_norm, strict=True, allow_none=True)
-        _check_number("momentum", momentum)
+        check_number("learning rate", lr, low=0.0, strict=True)
+        check_number("max_norm", max_norm, low=0.0, strict=True, allow_none=True)
+        check_number("momentum", momentum, low=0.0)
         if momentum >= 1.0:
             raise ValueError(f"Invalid momentum: {momentum!r} (must be in [0, 1))")
-        _check_number("weight_decay", weight_decay)
+        check_number("weight_decay", weight_decay, low=0.0)
         defaults = dict(lr=lr, max_norm=max_norm, momentum=momentum, weight_decay=weight_decay)
         super().__init__(params, defaults, nonfinite)
         self.last_clip_coef: torch.Tensor | None = None
@@ -106,9 +94,13 @@ class ClippedSGD(_GlobalNormOptimizer):
     def _apply(self, group, params, grads, norm):
         bufs = [self.state[p].get("momentum_buffer") for p in params]
         _, coef = F.clipped_sgd_step(
-            params, grads, bufs,
-            lr=group["lr"], max_norm=group["max_norm"],
-            momentum=group["momentum"], weight_decay=group["weight_decay"],
+            params,
+            grads,
+            bufs,
+            lr=group["lr"],
+            max_norm=group["max_norm"],
+            momentum=group["momentum"],
+            weight_decay=group["weight_decay"],
             total_norm=norm,
         )
         if group["momentum"] != 0.0:
@@ -125,8 +117,8 @@ class NormalizedSGD(_GlobalNormOptimizer):
     """
 
     def __init__(self, params, lr, beta, *, nonfinite="raise"):
-        _check_number("learning rate", lr, strict=True)
-        _check_number("beta", beta, strict=True)
+        check_number("learning rate", lr, low=0.0, strict=True)
+        check_number("beta", beta, low=0.0, strict=True)
         super().__init__(params, dict(lr=lr, beta=beta), nonfinite)
 
     def _apply(self, group, params, grads, norm):
@@ -147,12 +139,12 @@ class MixedClippedSGD(_GlobalNormOptimizer):
     """
 
     def __init__(self, params, lr, max_norm, beta=0.9, nu=1.0, *, nonfinite="raise"):
-        _check_number("learning rate", lr, strict=True)
-        _check_number("max_norm", max_norm, strict=True)
-        _check_number("beta", beta)
+        check_number("learning rate", lr, low=0.0, strict=True)
+        check_number("max_norm", max_norm, low=0.0, strict=True)
+        check_number("beta", beta, low=0.0)
         if beta >= 1.0:
             raise ValueError(f"Invalid beta: {beta!r} (must be in [0, 1))")
-        _check_number("nu", nu)
+        check_number("nu", nu, low=0.0)
         if nu > 1.0:
             raise ValueError(f"Invalid nu: {nu!r} (must be in [0, 1])")
         super().__init__(params, dict(lr=lr, max_norm=max_norm, beta=beta, nu=nu), nonfinite)
@@ -164,5 +156,12 @@ class MixedClippedSGD(_GlobalNormOptimizer):
             if "exp_avg" not in state:
                 state["exp_avg"] = torch.zeros_like(p)
             avgs.append(state["exp_avg"])
-        F.mixed_clipped_sgd_step(params, grads, avgs, lr=group["lr"], max_norm=group["max_norm"],
-                                 beta=group["beta"], nu=group["nu"])
+        F.mixed_clipped_sgd_step(
+            params,
+            grads,
+            avgs,
+            lr=group["lr"],
+            max_norm=group["max_norm"],
+            beta=group["beta"],
+            nu=group["nu"],
+        )

@@ -1,7 +1,10 @@
-"""Float64 NumPy versions of the update rules: the test oracle.
+"""Float64 NumPy versions of the optimizer updates: the test oracle of :mod:`clipcore.functional`.
 
-Written for clarity, one array at a time, with no shared code with
-:mod:`clipcore.functional`, so that agreement between the two means something.
+Each function here has the name and meaning of its counterpart there (``clipped_sgd_step``,
+``normalized_sgd_step``, ``mixed_clipped_sgd_step``, ``global_norm``, ``clip_coefficient``). Written
+for clarity, one array at a time, with no shared code with :mod:`clipcore.functional`, so that
+agreement between the two means something. The papers' scalar step sizes (:math:`h_c`,
+:math:`h_n`) are formulas, not updates: they live in :mod:`clipcore.theory`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 CLIP_EPS = 1e-6
+
+__all__ = [
+    "CLIP_EPS",
+    "global_norm",
+    "clip_coefficient",
+    "clipped_sgd_step",
+    "normalized_sgd_step",
+    "mixed_clipped_sgd_step",
+]
 
 
 def global_norm(arrays) -> float:
@@ -38,28 +50,23 @@ def clipped_sgd_step(params, grads, bufs, *, lr, max_norm, momentum=0.0, weight_
 
 def normalized_sgd_step(params, grads, *, lr, beta):
     norm = global_norm(grads)
-    return [np.asarray(x, np.float64) - lr / (norm + beta) * np.asarray(g, np.float64)
-            for x, g in zip(params, grads)], norm
-
-
-def clipped_step_size(grad_norm, eta_c, gamma):
-    r"""The paper's exact clipped step :math:`h_c = \min\{\eta_c, \gamma\eta_c/\|g\|\}` (no eps)."""
-    grad_norm = np.asarray(grad_norm, np.float64)
-    with np.errstate(divide="ignore", over="ignore"):
-        return np.minimum(eta_c, gamma * eta_c / grad_norm)
-
-
-def normalized_step_size(grad_norm, eta_n, beta):
-    r""":math:`h_n = \eta_n / (\|g\| + \beta)`."""
-    return eta_n / (np.asarray(grad_norm, np.float64) + beta)
+    return [
+        np.asarray(x, np.float64) - lr / (norm + beta) * np.asarray(g, np.float64)
+        for x, g in zip(params, grads)
+    ], norm
 
 
 def mixed_clipped_sgd_step(params, grads, exp_avgs, *, lr, max_norm, beta, nu):
     """Mixed clipping; returns ``(new_params, new_exp_avgs, grad_norm)``."""
-    m = [beta * np.asarray(a, np.float64) + (1 - beta) * np.asarray(g, np.float64) for a, g in zip(exp_avgs, grads)]
+    m = [
+        beta * np.asarray(a, np.float64) + (1 - beta) * np.asarray(g, np.float64)
+        for a, g in zip(exp_avgs, grads)
+    ]
     gn, mn = global_norm(grads), global_norm(m)
     h_m = lr if mn == 0 else min(lr, max_norm / mn)
     h_g = lr if gn == 0 else min(lr, max_norm / gn)
-    new = [np.asarray(x, np.float64) - (nu * h_m * mi + (1 - nu) * h_g * np.asarray(g, np.float64))
-           for x, mi, g in zip(params, m, grads)]
+    new = [
+        np.asarray(x, np.float64) - (nu * h_m * mi + (1 - nu) * h_g * np.asarray(g, np.float64))
+        for x, mi, g in zip(params, m, grads)
+    ]
     return new, m, gn

@@ -1,4 +1,4 @@
-r"""Local-smoothness estimators along a training trajectory, and the (L0, L1) envelope fit.
+r"""Local-smoothness estimators along a training trajectory.
 
 Zhang et al. (ICLR 2020, Figs. 1-3, 5) plot the gradient norm :math:`\|\nabla f(x_t)\|`
 against an estimate of the local smoothness at every iterate :math:`x_t`. Three estimators
@@ -27,9 +27,8 @@ updates copies of its running statistics, not the model's), and gradients come f
 :func:`torch.autograd.grad`, so the parameters' ``.grad`` fields are untouched. The model's
 train/eval mode is used as it is: the caller decides which loss surface is probed.
 
-The module also holds the statistics the experiment pages state verdicts with:
-:func:`fit_envelope` (the tightest line :math:`L_0 + L_1 g` above the points),
-:func:`rank_correlation` (Spearman) and :func:`bootstrap_ci` (percentile bootstrap).
+The (L0, L1) envelope of the estimates is :mod:`clipcore.envelope`; the rank statistics the
+verdicts use are :mod:`clipcore.stats`.
 """
 
 from __future__ import annotations
@@ -51,9 +50,6 @@ __all__ = [
     "ProbeData",
     "SmoothnessEstimate",
     "estimate",
-    "fit_envelope",
-    "rank_correlation",
-    "bootstrap_ci",
 ]
 
 
@@ -188,7 +184,8 @@ class _Probe:
         gen_device = generator.device
         v = [
             torch.randn(p.shape, generator=generator, dtype=p.dtype, device=gen_device).to(p.device)
-            if t else torch.zeros_like(p)
+            if t
+            else torch.zeros_like(p)
             for p, t in zip(point, self.trainable)
         ]
         v = _scale(v, 1.0 / _norm(v))
@@ -394,241 +391,3 @@ def estimate(
         estimator=name,
         extra={"step_norm": step_norm, "n_chunks": (len(chunks0), n1), "loss": loss0},
     )
-
-
-# ----------------------------------------------------------------------------------------
-# The (L0, L1) envelope
-# ----------------------------------------------------------------------------------------
-
-
-def _as_points(grad_norms, smoothness) -> tuple[np.ndarray, np.ndarray]:
-    g = np.asarray(grad_norms, dtype=float).ravel()
-    L = np.asarray(smoothness, dtype=float).ravel()
-    if g.shape != L.shape:
-        raise ValueError(f"grad_norms has {g.size} values but smoothness has {L.size}")
-    ok = np.isfinite(g) & np.isfinite(L)
-    return g[ok], L[ok]
-
-
-def _upper_hull(g: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Indices of the upper convex hull's vertices, left to right (Andrew's monotone chain)."""
-    order = np.lexsort((L, g))
-    hull: list[int] = []
-    for i in order:
-        # Equal g: only the highest point can be on the upper hull (it comes last).
-        while hull and g[hull[-1]] == g[i]:
-            hull.pop()
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            # Pop b unless it lies strictly above the segment a -> i.
-            cross = (g[b] - g[a]) * (L[i] - L[a]) - (L[b] - L[a]) * (g[i] - g[a])
-            if cross >= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(int(i))
-    return np.asarray(hull, dtype=int)
-
-
-def _cheapest(g: np.ndarray, L: np.ndarray, m: int, slopes: np.ndarray) -> tuple[float, float, float]:
-    """Best (objective, L1, L0) over candidate slopes; for a slope L1 the cheapest L0 that
-    covers m points is the m-th smallest residual L_i - L1 g_i (clipped at 0)."""
-    n, gbar = g.size, float(g.mean())
-    slopes = np.unique(slopes[np.isfinite(slopes) & (slopes >= 0)])
-    best = (math.inf, math.nan, math.nan)
-    block = max(1, 2_000_000 // n)
-    for s0 in range(0, slopes.size, block):
-        c = slopes[s0 : s0 + block]
-        r = L[None, :] - c[:, None] * g[None, :]
-        L0 = np.partition(r, m - 1, axis=1)[:, m - 1]
-        # A line through the origin leaves rounding residue (e.g. 4e-16) in L0: snap it to 0.
-        L0 = np.where(L0 <= 1e-12 * np.max(np.abs(L)), 0.0, L0)
-        obj = L0 + c * gbar
-        k = int(np.argmin(obj))  # ties: the smaller slope (slopes are sorted)
-        if obj[k] < best[0]:
-            best = (float(obj[k]), float(c[k]), float(L0[k]))
-    return best
-
-
-def _pivot_slope(g: np.ndarray, L: np.ndarray, m: int, c: float) -> float | None:
-    r"""A slope :math:`L_1 \in [0, c/\bar g]` whose line through :math:`(\bar g, c)` (objective
-    value c, :math:`L_0 = c - L_1 \bar g \ge 0`) lies on or above at least m points, or None.
-
-    Point i lies below the line iff :math:`L_1 \ge (L_i - c)/(g_i - \bar g)` (for
-    :math:`g_i > \bar g`), :math:`L_1 \le (c - L_i)/(\bar g - g_i)` (for :math:`g_i < \bar g`),
-    or :math:`L_i \le c` (for :math:`g_i = \bar g`): the coverage is a sum of half-lines,
-    maximised at an endpoint.
-    """
-    gbar = float(g.mean())
-    hi_slope = c / gbar
-    right, left = g > gbar, g < gbar
-    always = int(np.count_nonzero(~right & ~left & (L <= c)))
-    A = np.sort((L[right] - c) / (g[right] - gbar))
-    B = np.sort((c - L[left]) / (gbar - g[left]))
-    t = np.concatenate([A, B, [0.0, hi_slope]])
-    t = t[(t >= 0) & (t <= hi_slope)]
-    cover = always + np.searchsorted(A, t, "right") + (B.size - np.searchsorted(B, t, "left"))
-    k = int(np.argmax(cover))
-    return float(t[k]) if cover[k] >= m else None
-
-
-def fit_envelope(grad_norms, smoothness, quantile: float = 1.0) -> tuple[float, float]:
-    r"""The tightest (L0, L1)-smoothness line above the points (Zhang et al., Definition 1).
-
-    Solves the linear programme
-
-    .. math::
-        \min_{L_0, L_1 \ge 0}\ \frac1n \sum_i (L_0 + L_1 g_i)
-        \quad\text{s.t.}\quad L_0 + L_1 g_i \ge \hat L_i
-        \text{ for at least } m = \lceil q n \rceil \text{ points,}
-
-    over the finite points :math:`(g_i, \hat L_i)` (non-finite ones are ignored),
-    q = ``quantile``. The objective is :math:`L_0 + L_1 \bar g`, and an optimum lies at a
-    vertex: a line through two points, a horizontal line (:math:`L_1 = 0`) or a line through
-    the origin (:math:`L_0 = 0`) through one point. For a slope :math:`L_1` the cheapest
-    :math:`L_0` is the m-th smallest residual :math:`\hat L_i - L_1 g_i` (clipped at 0).
-
-    - q = 1: the points on the optimal line are vertices of the upper convex hull, so the
-      candidate slopes are the hull edges' (exact, :math:`O(n \log n + n h)`).
-    - q < 1: whether some line of objective c covers m points is monotone in c and decided
-      in :math:`O(n \log n)` (lines of objective c pivot about :math:`(\bar g, c)`), so c is
-      bisected to machine precision; the vertex is then snapped exactly from the points
-      nearest the line.
-
-    Returns ``(L0, L1)``.
-    """
-    q = float(quantile)
-    if not (0.0 < q <= 1.0):
-        raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
-    g, L = _as_points(grad_norms, smoothness)
-    if g.size < 2:
-        raise ValueError(f"need at least 2 finite points, got {g.size}")
-    if np.any(g < 0):
-        raise ValueError(f"grad_norms must be >= 0, got min {g.min()!r}")
-    n = g.size
-    m = max(1, math.ceil(q * n - 1e-9))  # points the line must cover
-    gbar = float(g.mean())
-    if gbar == 0.0:  # all g_i = 0: the slope costs nothing and changes nothing
-        return float(max(0.0, np.partition(L, m - 1)[m - 1])), 0.0
-
-    if m == n:
-        on = _upper_hull(g, L)
-        gi, gj, Li, Lj = g[on[:-1]], g[on[1:]], L[on[:-1]], L[on[1:]]
-        pos = on[g[on] > 0]
-        slopes = np.concatenate([[0.0], (Lj - Li) / (gj - gi), L[pos] / g[pos]])
-        _, L1, L0 = _cheapest(g, L, m, slopes)
-        return L0, L1
-
-    lo, hi = 0.0, float(max(0.0, np.partition(L, m - 1)[m - 1]))  # hi: the best flat line
-    if _pivot_slope(g, L, m, lo) is not None:
-        return 0.0, 0.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if not (lo < mid < hi):
-            break
-        if _pivot_slope(g, L, m, mid) is None:
-            lo = mid
-        else:
-            hi = mid
-    slope = _pivot_slope(g, L, m, hi)
-    # Snap to the exact vertex: pair up the points nearest the near-optimal line.
-    resid = np.abs(L - (hi - slope * gbar) - slope * g)
-    near = np.argsort(resid)[: min(n, 12)]
-    ii, jj = np.triu_indices(near.size, k=1)
-    a, b = near[ii], near[jj]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pair = (L[b] - L[a]) / (g[b] - g[a])
-        origin = L[near] / g[near]
-    _, L1, L0 = _cheapest(g, L, m, np.concatenate([[0.0, slope], pair, origin]))
-    return L0, L1
-
-
-# ----------------------------------------------------------------------------------------
-# Rank correlation and the bootstrap
-# ----------------------------------------------------------------------------------------
-
-
-def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=float).ravel()
-    y = np.asarray(y, dtype=float).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"x has {x.size} values but y has {y.size}")
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 2:
-        raise ValueError(f"need at least 2 finite pairs, got {x.size}")
-    return x, y
-
-
-def rank_correlation(x, y) -> float:
-    r"""Spearman's :math:`\rho`: the Pearson correlation of the ranks (ties averaged).
-
-    Pairs with a non-finite value are dropped; nan when either side is constant.
-    """
-    x, y = _paired(x, y)
-    return float(_spearman_counts(x, y, np.ones((1, x.size), dtype=np.int64))[0])
-
-
-def _resampled_ranks(v: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Average ranks of the original points inside each resample, from multiplicities.
-
-    ``counts[b, i]`` is how often point i occurs in resample b. Sorting is done once: a tie
-    group of total multiplicity c preceded by p values has average rank p + (c + 1)/2.
-    """
-    n = v.size
-    order = np.argsort(v, kind="stable")
-    sv = v[order]
-    starts = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
-    per_group = np.add.reduceat(counts[:, order], starts, axis=1)
-    rank_group = np.cumsum(per_group, axis=1) - per_group + (per_group + 1) / 2.0
-    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
-    ranks = np.empty(counts.shape, dtype=float)
-    ranks[:, order] = rank_group[:, group]
-    return ranks
-
-
-def _spearman_counts(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Spearman's rho of every resample (row of multiplicities ``counts``) at once."""
-    n = int(counts[0].sum())
-    mid = (n + 1) / 2.0  # the mean rank of any n values
-    rx = _resampled_ranks(x, counts) - mid
-    ry = _resampled_ranks(y, counts) - mid
-    cov = np.sum(counts * rx * ry, axis=1)
-    den = np.sqrt(np.sum(counts * rx * rx, axis=1) * np.sum(counts * ry * ry, axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, cov / den, np.nan)
-
-
-def bootstrap_ci(x, y, stat=rank_correlation, n_boot: int = 1000, level: float = 0.95, seed: int = 0):
-    r"""Percentile bootstrap interval for ``stat(x, y)`` over resampled pairs.
-
-    Draws ``n_boot`` resamples of the n finite pairs with replacement (``seed`` seeds
-    ``numpy.random.default_rng``) and returns the :math:`(1 - \text{level})/2` and
-    :math:`(1 + \text{level})/2` quantiles of the statistic; resamples where it is undefined
-    (a constant side) are dropped. For the default statistic all resamples are computed at
-    once from the points' multiplicities (no per-resample sort); any other ``stat`` is
-    called once per resample.
-    """
-    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
-        raise ValueError(f"n_boot must be an int >= 1, got {n_boot!r}")
-    if not (0.0 < float(level) < 1.0):
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    x, y = _paired(x, y)
-    n = x.size
-    rng = np.random.default_rng(seed)
-    stats = np.empty(int(n_boot))
-    block = max(1, 1_000_000 // n)
-    for s in range(0, int(n_boot), block):
-        b = min(block, int(n_boot) - s)
-        idx = rng.integers(0, n, size=(b, n))
-        if stat is rank_correlation:
-            # Multiplicities: resample statistics in O(n) each, without sorting.
-            counts = np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n)
-            stats[s : s + b] = _spearman_counts(x, y, counts.reshape(b, n))
-        else:
-            stats[s : s + b] = [stat(x[k], y[k]) for k in idx]
-    stats = stats[np.isfinite(stats)]
-    if stats.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)

@@ -1,12 +1,15 @@
-"""Parameter choices and iteration bounds of Zhang, He, Sra, Jadbabaie (ICLR 2020).
+r"""Step sizes, parameter choices and iteration bounds of Zhang, He, Sra, Jadbabaie (ICLR 2020).
 
 Pure functions of the problem constants: L0, L1 ((L0, L1)-smoothness, Definition 1),
 M (largest gradient norm on the initial sublevel set), tau (almost-sure bound on the
-gradient noise), delta = f(x0) - f*, eps (target gradient norm) and T (horizon).
+gradient noise), delta = f(x0) - f*, eps (target gradient norm) and T (horizon), and the
+step sizes of clipped and normalized GD (Section 3). A *step size* here is the scalar
+:math:`h` of an update :math:`x^+ = x - h g`; the optimizer updates themselves live in
+:mod:`clipcore.functional` (oracle: :mod:`clipcore.reference`).
 
-Constants tagged *transcribed* in the shared paper notes come from a secondary
-transcription of the appendix; the book checks every such bound numerically rather than
-trusting it.
+Constants tagged *transcribed* come from a secondary transcription of the paper's appendix,
+not from the printed statements; the book checks every such bound numerically rather than
+trusting it. :math:`T_\epsilon` (:func:`hitting_time`) counts from 0.
 """
 
 from __future__ import annotations
@@ -15,21 +18,51 @@ import math
 
 import numpy as np
 
+from .validation import check_choice, check_open_unit, check_positive, invalid
+
+__all__ = [
+    "clipped_gd_step_size",
+    "normalized_gd_step_size",
+    "clipped_gd_parameters",
+    "clipped_gd_bound",
+    "gd_step_size",
+    "gd_upper_bound",
+    "gd_lower_bound",
+    "THEOREM7_READINGS",
+    "clipped_sgd_parameters",
+    "clipped_sgd_step_size",
+    "clipped_sgd_bound",
+    "sgd_step_size",
+    "sgd_bound",
+    "hitting_time",
+    "stochastic_hitting_time",
+]
+
 
 def _positive(**values):
+    """:func:`~clipcore.validation.check_positive` for each named value."""
     for name, v in values.items():
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
-            raise ValueError(f"Invalid {name}: {v!r} (must be a finite number > 0)")
+        check_positive(name, v)
 
 
-def _at_least(bound, **values):
-    for name, v in values.items():
-        _positive(**{name: v})
-        if v < bound:
-            raise ValueError(f"Invalid {name}: {v!r} (the theorem needs {name} >= {bound})")
+# ---------------------------------------------------------------- step sizes (Section 3)
+
+
+def clipped_gd_step_size(grad_norm, eta_c, gamma):
+    r"""Clipped GD's step :math:`h_c = \min\{\eta_c, \gamma\eta_c/\|g\|\}` (Section 3, exact: no
+    epsilon; :math:`\|g\| = 0` gives :math:`\eta_c`). Array-friendly in ``grad_norm``."""
+    grad_norm = np.asarray(grad_norm, np.float64)
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.minimum(eta_c, gamma * eta_c / grad_norm)
+
+
+def normalized_gd_step_size(grad_norm, eta_n, beta):
+    r"""Normalized GD's step :math:`h_n = \eta_n / (\|g\| + \beta)` (Section 3)."""
+    return eta_n / (np.asarray(grad_norm, np.float64) + beta)
 
 
 # ---------------------------------------------------------------- deterministic (Thms 3, 4, 6)
+
 
 def clipped_gd_parameters(L0: float, L1: float) -> tuple[float, float]:
     r"""Theorem 3: :math:`\eta_c = 1/(10L_0)`, :math:`\gamma = \min\{1/\eta_c, 1/(10 L_1\eta_c)\}`.
@@ -52,14 +85,14 @@ def clipped_gd_bound(L0: float, L1: float, delta: float, eps: float) -> float:
     return 20.0 * L0 * delta / eps**2 + 20.0 * max(1.0, L1**2) * delta / L0
 
 
-def gd_step(L0: float, L1: float, M: float) -> float:
+def gd_step_size(L0: float, L1: float, M: float) -> float:
     r"""Theorem 6: the fixed step :math:`h = 1/(2(ML_1 + L_0))`."""
     _positive(L0=L0, L1=L1, M=M)
     return 1.0 / (2.0 * (M * L1 + L0))
 
 
 def gd_upper_bound(L0: float, L1: float, M: float, delta: float, eps: float) -> float:
-    r"""Theorem 6 (transcribed): GD with :func:`gd_step` has :math:`T_\epsilon \le 4(ML_1 + L_0)\Delta/\epsilon^2`."""
+    r"""Theorem 6 (transcribed): GD with :func:`gd_step_size` has :math:`T_\epsilon \le 4(ML_1 + L_0)\Delta/\epsilon^2`."""
     _positive(L0=L0, L1=L1, M=M, delta=delta, eps=eps)
     return 4.0 * (M * L1 + L0) * delta / eps**2
 
@@ -71,10 +104,11 @@ def gd_lower_bound(L1: float, M: float, delta: float, eps: float) -> float:
     Stated for :math:`L_1 \ge 1` and :math:`M > 1`. Returns 0 when
     :math:`\Delta \le 5\epsilon/8` (the bound is then vacuous).
     """
-    _at_least(1.0, L1=L1)
-    _positive(M=M, delta=delta, eps=eps)
+    _positive(L1=L1, M=M, delta=delta, eps=eps)
+    if L1 < 1.0:
+        raise invalid("L1", L1, "the theorem needs L1 >= 1")
     if M <= 1.0:
-        raise ValueError(f"Invalid M: {M!r} (Theorem 4 needs M > 1)")
+        raise invalid("M", M, "Theorem 4 needs M > 1")
     return max(0.0, L1 * M * (delta - 5.0 * eps / 8.0) / (8.0 * eps**2 * (math.log(M) + 1.0)))
 
 
@@ -89,7 +123,7 @@ def clipped_sgd_parameters(L0: float, L1: float, tau: float, T: int) -> float:
     return min(1.0 / (20.0 * L0), 1.0 / (128.0 * L1 * tau), 1.0 / math.sqrt(T))
 
 
-def clipped_sgd_step(grad_norm, eta: float, L1: float, tau: float, reading: str = "intended"):
+def clipped_sgd_step_size(grad_norm, eta: float, L1: float, tau: float, reading: str = "intended"):
     r"""Theorem 7's step for a stochastic gradient of norm ``grad_norm`` (array-friendly).
 
     - ``"printed"``: :math:`h = \min\{1/(16\eta L_1(\|g\|+\tau)), \eta\}`, as printed; its first
@@ -98,12 +132,11 @@ def clipped_sgd_step(grad_norm, eta: float, L1: float, tau: float, reading: str 
       threshold :math:`\approx 1/(16L_1\eta)`.
     """
     _positive(eta=eta, L1=L1, tau=tau)
+    check_choice("reading", reading, THEOREM7_READINGS)
     g = np.asarray(grad_norm, dtype=np.float64)
     if reading == "printed":
         return np.minimum(1.0 / (16.0 * eta * L1 * (g + tau)), eta)
-    if reading == "intended":
-        return np.minimum(eta, 1.0 / (16.0 * L1 * (g + tau)))
-    raise ValueError(f"Invalid reading: {reading!r} (choose from {THEOREM7_READINGS})")
+    return np.minimum(eta, 1.0 / (16.0 * L1 * (g + tau)))
 
 
 def clipped_sgd_bound(L0: float, L1: float, tau: float, delta: float, eps: float) -> float:
@@ -117,7 +150,7 @@ def clipped_sgd_bound(L0: float, L1: float, tau: float, delta: float, eps: float
     return dp * max(128.0 * L1 / eps, 4.0 * dp / eps**4, 80.0 * L0 / eps**2, 512.0 * L1 * tau / eps**2)
 
 
-def sgd_step(L1: float, M: float, tau: float, T: int) -> float:
+def sgd_step_size(L1: float, M: float, tau: float, T: int) -> float:
     r"""Theorem 8: :math:`h = \min\{1/\sqrt{T}, 1/(L_1(M+\tau))\}`."""
     _positive(L1=L1, M=M, tau=tau, T=T)
     return min(1.0 / math.sqrt(T), 1.0 / (L1 * (M + tau)))
@@ -136,28 +169,30 @@ def sgd_bound(L1: float, M: float, tau: float, delta: float, eps: float) -> floa
 
 # ---------------------------------------------------------------- counting iterations
 
-def iterations_to_eps(grad_norms, eps: float) -> int | None:
-    r""":math:`T_\epsilon`: the first index ``t`` with ``grad_norms[t] <= eps``, or None if never."""
-    _positive(eps=eps)
+
+def hitting_time(grad_norms, eps: float) -> int | None:
+    r""":math:`T_\epsilon` of a recorded trace: the first index ``t`` with ``grad_norms[t] <= eps``,
+    or None if never (to run a descent until then, see
+    :func:`clipcore.deterministic_descent.iterations_to_eps`)."""
+    check_positive("eps", eps)
     g = np.asarray(grad_norms, dtype=np.float64)
     if g.ndim != 1:
-        raise ValueError(f"grad_norms must be one-dimensional, got shape {g.shape}")
+        raise invalid("grad_norms shape", g.shape, "must be one-dimensional")
     hit = np.flatnonzero(g <= eps)  # NaN compares False: a diverged run never counts
     return int(hit[0]) if hit.size else None
 
 
-def stochastic_iterations_to_eps(grad_norms, eps: float, prob: float = 0.5) -> int | None:
+def stochastic_hitting_time(grad_norms, eps: float, prob: float = 0.5) -> int | None:
     r"""Random-iterate :math:`T_\epsilon`: the first ``t`` at which the fraction of runs with
     :math:`\|\nabla f(x_k)\| \ge \epsilon` for every :math:`k \le t` is at most ``prob``.
 
     ``grad_norms`` has shape ``(runs, steps)``; returns None when that never happens.
     """
-    _positive(eps=eps)
-    if not 0.0 < prob < 1.0:
-        raise ValueError(f"Invalid prob: {prob!r} (must be in (0, 1))")
+    check_positive("eps", eps)
+    check_open_unit("prob", prob)
     g = np.asarray(grad_norms, dtype=np.float64)
     if g.ndim != 2:
-        raise ValueError(f"grad_norms must have shape (runs, steps), got {g.shape}")
+        raise invalid("grad_norms shape", g.shape, "must be (runs, steps)")
     # ~(g < eps) rather than g >= eps: a diverged (NaN) run has not reached eps.
     never_below = np.logical_and.accumulate(~(g < eps), axis=1)
     frac = never_below.mean(axis=0)

@@ -54,8 +54,9 @@ def test_params_file_typo_is_caught():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "clipcore.book", *args], capture_output=True, text=True,
-                          cwd=book.ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "clipcore.book", *args], capture_output=True, text=True, cwd=book.ROOT
+    )
 
 
 def test_cli_errors_name_the_culprit():
@@ -74,8 +75,12 @@ def test_cli_list_shows_resolved_parameters():
 
 
 def test_clipcore_main_dispatches():
-    r = subprocess.run([sys.executable, "-m", "clipcore", "book", "--profile", "nope", "--list"],
-                       capture_output=True, text=True, cwd=book.ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "clipcore", "book", "--profile", "nope", "--list"],
+        capture_output=True,
+        text=True,
+        cwd=book.ROOT,
+    )
     assert r.returncode == 2 and "nope" in r.stderr
     r = subprocess.run([sys.executable, "-m", "clipcore", "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr

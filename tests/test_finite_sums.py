@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from clipcore.problems import (FiniteSum, LeastSquaresSum, LogisticSum, QianCounterexample,
-                               heavy_tailed_least_squares, heavy_tailed_logistic)
+from clipcore.finite_sums import (
+    FiniteSum,
+    LeastSquaresSum,
+    LogisticSum,
+    QianCounterexample,
+    heavy_tailed_least_squares,
+    heavy_tailed_logistic,
+)
 
 PROBLEMS = [
     heavy_tailed_least_squares(48, 5, seed=1),
@@ -32,7 +38,9 @@ def test_example_grads_match_autograd(prob):
     rng = np.random.default_rng(0)
     for _ in range(3):
         x = rng.standard_normal(prob.dim)
-        np.testing.assert_allclose(prob.example_grads(x), _autograd_example_grads(prob, x), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            prob.example_grads(x), _autograd_example_grads(prob, x), rtol=1e-10, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("prob", PROBLEMS, ids=IDS)
@@ -46,7 +54,9 @@ def test_numpy_and_torch_agree_and_batched_shapes(prob):
         # a batch of runs with their own examples equals the rows of the full evaluation
         sub = fn(X, idx)
         np.testing.assert_allclose(sub, full[np.arange(3)[:, None], idx], rtol=1e-13, atol=1e-14)
-        np.testing.assert_allclose(sub, fn(torch.tensor(X), torch.tensor(idx)).numpy(), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(
+            sub, fn(torch.tensor(X), torch.tensor(idx)).numpy(), rtol=1e-12, atol=1e-13
+        )
         # one run at a time gives the same rows
         for r in range(3):
             np.testing.assert_allclose(fn(X[r], idx[r]), sub[r], rtol=1e-13, atol=1e-14)
@@ -112,7 +122,7 @@ def test_counterexample():
     x = np.linspace(-12, 5, 35)[:, None]
     np.testing.assert_allclose(q.F_grad(x)[:, 0], 9 + 2 * x[:, 0], rtol=1e-14, atol=1e-13)
     np.testing.assert_allclose(q.example_grads(np.zeros(1))[:, 0], [10.0, -1.0])
-    np.testing.assert_allclose(q.F(x)[..., ], 9 * x[:, 0] + x[:, 0] ** 2, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(q.F(x)[...,], 9 * x[:, 0] + x[:, 0] ** 2, rtol=1e-13, atol=1e-12)
 
 
 def test_validation():
@@ -135,3 +145,20 @@ def test_validation():
         prob.grad(np.ones(4))
     with pytest.raises(ValueError, match="x shape"):
         prob.example_grads(np.ones((2, 2, 3)))
+
+
+def test_max_curvature_is_the_largest_hessian_eigenvalue():
+    prob = heavy_tailed_least_squares(40, 5, seed=3)
+    L = prob.max_curvature()
+    # the Hessian of the mean loss is A^T A / N: check against its Rayleigh quotient and power iteration
+    H = prob.A.T @ prob.A / prob.N
+    v = np.ones(5)
+    for _ in range(500):
+        v = H @ v
+        v /= np.linalg.norm(v)
+    assert L == pytest.approx(v @ H @ v, rel=1e-10)
+    u = np.random.default_rng(0).standard_normal((100, 5))
+    assert np.all(np.einsum("kd,de,ke->k", u, H, u) <= L * np.sum(u * u, axis=1) * (1 + 1e-12))
+    # gradient differences are L-Lipschitz
+    x, y = np.random.default_rng(1).standard_normal((2, 5))
+    assert np.linalg.norm(prob.grad(x) - prob.grad(y)) <= L * np.linalg.norm(x - y) * (1 + 1e-12)

@@ -47,7 +47,9 @@ def test_clipping_is_idempotent(seed):
 
 def test_global_norm_matches_concatenation():
     ts = _params(0)
-    assert float(F.global_norm(ts)) == pytest.approx(float(torch.cat([t.flatten() for t in ts]).norm()), rel=1e-14)
+    assert float(F.global_norm(ts)) == pytest.approx(
+        float(torch.cat([t.flatten() for t in ts]).norm()), rel=1e-14
+    )
 
 
 def test_huge_threshold_equals_plain_sgd():
@@ -77,8 +79,10 @@ def _run_pair(seed, steps, lr, max_norm, momentum, weight_decay):
 
 
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("max_norm,momentum,weight_decay", [
-    (0.25, 0.0, 0.0), (1.0, 0.9, 0.0), (0.5, 0.9, 5e-4), (None, 0.9, 5e-4), (10.0, 0.0, 1e-2)])
+@pytest.mark.parametrize(
+    "max_norm,momentum,weight_decay",
+    [(0.25, 0.0, 0.0), (1.0, 0.9, 0.0), (0.5, 0.9, 5e-4), (None, 0.9, 5e-4), (10.0, 0.0, 1e-2)],
+)
 def test_clipped_sgd_matches_torch(seed, max_norm, momentum, weight_decay):
     ours, theirs = _run_pair(seed, 50, 0.05, max_norm, momentum, weight_decay)
     for p, q in zip(ours, theirs):
@@ -96,8 +100,9 @@ def test_clipped_sgd_matches_reference(seed):
         for p, g in zip(params, grads):
             p.grad = g
         opt.step()
-        ref, bufs, norm = R.clipped_sgd_step(ref, [g.numpy() for g in grads], bufs,
-                                             lr=0.1, max_norm=0.7, momentum=0.8, weight_decay=1e-3)
+        ref, bufs, norm = R.clipped_sgd_step(
+            ref, [g.numpy() for g in grads], bufs, lr=0.1, max_norm=0.7, momentum=0.8, weight_decay=1e-3
+        )
         assert float(opt.last_grad_norm) == pytest.approx(norm, rel=1e-13)
     for p, r in zip(params, ref):
         np.testing.assert_allclose(p.detach().numpy(), r, rtol=0, atol=1e-10)
@@ -135,19 +140,33 @@ def test_float32_clipping_close_to_float64():
         torch.testing.assert_close(b.double(), a, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(lr=0.0), "learning rate"), (dict(lr=-1.0), "learning rate"), (dict(lr=float("nan")), "learning rate"),
-    (dict(lr=0.1, max_norm=-1.0), "max_norm"), (dict(lr=0.1, max_norm=0.0), "max_norm"),
-    (dict(lr=0.1, momentum=-0.1), "momentum"), (dict(lr=0.1, momentum=1.0), "momentum"),
-    (dict(lr=0.1, weight_decay=-1.0), "weight_decay"), (dict(lr=0.1, nonfinite="maybe"), "nonfinite"),
-])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(lr=0.0), "learning rate"),
+        (dict(lr=-1.0), "learning rate"),
+        (dict(lr=float("nan")), "learning rate"),
+        (dict(lr=0.1, max_norm=-1.0), "max_norm"),
+        (dict(lr=0.1, max_norm=0.0), "max_norm"),
+        (dict(lr=0.1, momentum=-0.1), "momentum"),
+        (dict(lr=0.1, momentum=1.0), "momentum"),
+        (dict(lr=0.1, weight_decay=-1.0), "weight_decay"),
+        (dict(lr=0.1, nonfinite="maybe"), "nonfinite"),
+    ],
+)
 def test_clipped_sgd_rejects_bad_values(kwargs, name):
     with pytest.raises(ValueError, match=name):
         ClippedSGD([torch.nn.Parameter(torch.zeros(2))], **kwargs)
 
 
-@pytest.mark.parametrize("kwargs,name", [(dict(lr=-1, beta=0.1), "learning rate"), (dict(lr=1, beta=0.0), "beta"),
-                                         (dict(lr=1, beta=-2.0), "beta")])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(lr=-1, beta=0.1), "learning rate"),
+        (dict(lr=1, beta=0.0), "beta"),
+        (dict(lr=1, beta=-2.0), "beta"),
+    ],
+)
 def test_normalized_sgd_rejects_bad_values(kwargs, name):
     with pytest.raises(ValueError, match=name):
         NormalizedSGD([torch.nn.Parameter(torch.zeros(2))], **kwargs)
@@ -165,7 +184,9 @@ def test_nonfinite_raises_by_default():
         ClippedSGD([p], lr=0.1, max_norm=1.0).step()
 
 
-@pytest.mark.parametrize("opt_cls,kw", [(ClippedSGD, dict(lr=0.1, max_norm=1.0)), (NormalizedSGD, dict(lr=0.1, beta=1.0))])
+@pytest.mark.parametrize(
+    "opt_cls,kw", [(ClippedSGD, dict(lr=0.1, max_norm=1.0)), (NormalizedSGD, dict(lr=0.1, beta=1.0))]
+)
 def test_nonfinite_skip_counts_and_leaves_params(opt_cls, kw):
     p = torch.nn.Parameter(torch.ones(3))
     opt = opt_cls([p], nonfinite="skip", **kw)
@@ -209,7 +230,10 @@ def test_functional_step_does_not_sync(monkeypatch):
 def test_cuda_matches_cpu():
     cpu = [torch.nn.Parameter(p) for p in _params(0)]
     gpu = [torch.nn.Parameter(p.detach().clone().cuda()) for p in cpu]
-    o1, o2 = ClippedSGD(cpu, lr=0.1, max_norm=0.5, momentum=0.9), ClippedSGD(gpu, lr=0.1, max_norm=0.5, momentum=0.9, nonfinite="ignore")
+    o1, o2 = (
+        ClippedSGD(cpu, lr=0.1, max_norm=0.5, momentum=0.9),
+        ClippedSGD(gpu, lr=0.1, max_norm=0.5, momentum=0.9, nonfinite="ignore"),
+    )
     for k in range(10):
         grads = _grads_like(cpu, k, scale=4.0)
         for a, b, g in zip(cpu, gpu, grads):
@@ -233,8 +257,9 @@ def test_mixed_clipping_matches_reference(seed, nu):
         for p, g in zip(params, grads):
             p.grad = g
         opt.step()
-        ref, avgs, _ = R.mixed_clipped_sgd_step(ref, [g.numpy() for g in grads], avgs,
-                                                lr=0.2, max_norm=0.3, beta=0.9, nu=nu)
+        ref, avgs, _ = R.mixed_clipped_sgd_step(
+            ref, [g.numpy() for g in grads], avgs, lr=0.2, max_norm=0.3, beta=0.9, nu=nu
+        )
     for p, r in zip(params, ref):
         np.testing.assert_allclose(p.detach().numpy(), r, rtol=0, atol=1e-10)
 
@@ -257,8 +282,15 @@ def test_mixed_clipping_step_length_at_most_threshold_and_nu0_is_clipped_sgd():
     torch.testing.assert_close(p.detach(), -torch.tensor([0.6, 0.8], dtype=torch.float64))
 
 
-@pytest.mark.parametrize("kwargs,name", [(dict(lr=0.1, max_norm=None), "max_norm"), (dict(lr=0.1, max_norm=1.0, beta=1.0), "beta"),
-                                         (dict(lr=0.1, max_norm=1.0, nu=1.5), "nu"), (dict(lr=0.0, max_norm=1.0), "learning rate")])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(lr=0.1, max_norm=None), "max_norm"),
+        (dict(lr=0.1, max_norm=1.0, beta=1.0), "beta"),
+        (dict(lr=0.1, max_norm=1.0, nu=1.5), "nu"),
+        (dict(lr=0.0, max_norm=1.0), "learning rate"),
+    ],
+)
 def test_mixed_clipping_rejects_bad_values(kwargs, name):
     from clipcore.optim import MixedClippedSGD
 

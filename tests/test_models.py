@@ -1,4 +1,5 @@
-"""Tests for clipcore.models: the reduced AWD-LSTM and ResNet-20."""
+"""Tests for clipcore.models: the reduced AWD-LSTM, its functional twin, ResNet-20 and the
+BatchNorm recalibration."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from clipcore.models import (
     detach_hidden,
     embedded_dropout,
     locked_dropout,
+    lstm_lm_forward,
     lstm_lm_num_parameters,
+    recalibrate_batchnorm,
     resnet20,
     resnet_cifar_num_parameters,
     temporal_penalty,
@@ -97,10 +100,10 @@ def _ref_lm(model: LSTMLanguageModel, tokens: np.ndarray, hidden):
     E = model.encoder.weight.detach().numpy()
     x = E[tokens]  # [T, B, E]
     states = [(h.numpy()[0].copy(), c.numpy()[0].copy()) for h, c in hidden]
-    for l, rnn in enumerate(model.rnns):
+    for k, rnn in enumerate(model.rnns):
         W_ih, W_hh = rnn.weight_ih_l0.detach().numpy(), rnn.weight_hh_l0.detach().numpy()
         b = rnn.bias_ih_l0.detach().numpy() + rnn.bias_hh_l0.detach().numpy()
-        h, c = states[l]
+        h, c = states[k]
         outs = []
         for t in range(x.shape[0]):
             z = x[t] @ W_ih.T + h @ W_hh.T + b
@@ -108,7 +111,7 @@ def _ref_lm(model: LSTMLanguageModel, tokens: np.ndarray, hidden):
             c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
             h = _sigmoid(o) * np.tanh(c)
             outs.append(h)
-        states[l] = (h, c)
+        states[k] = (h, c)
         x = np.stack(outs)
     W, bd = model.decoder.weight.detach().numpy(), model.decoder.bias.detach().numpy()
     logits = x.reshape(-1, x.shape[2]) @ W.T + bd
@@ -121,8 +124,10 @@ def test_lstm_forward_matches_numpy_reference():
         m.decoder.bias.uniform_(-1, 1)  # non-zero, so the bias path is checked too
     m.eval()
     x = _tokens(7, 3)
-    h0 = [(torch.randn(1, 3, w, dtype=torch.float64), torch.randn(1, 3, w, dtype=torch.float64))
-          for w in m.widths[1:]]  # fmt: skip
+    h0 = [
+        (torch.randn(1, 3, w, dtype=torch.float64), torch.randn(1, 3, w, dtype=torch.float64))
+        for w in m.widths[1:]
+    ]
     logits, hidden, out = m(x, h0)
     assert logits.shape == (21, 23) and out.shape == (7, 3, 6)
     assert [tuple(h.shape) for h, _ in hidden] == [(1, 3, 9), (1, 3, 6)]
@@ -299,8 +304,15 @@ def test_locked_and_embedding_dropout_masks():
 
 
 def test_invalid_arguments():
-    for kw in (dict(vocab_size=0), dict(emb_size=-1), dict(n_layers=0), dict(hidden_size=2.5),
-               dict(dropout=1.0), dict(wdrop=-0.1), dict(dropoute=1.5)):  # fmt: skip
+    for kw in (
+        dict(vocab_size=0),
+        dict(emb_size=-1),
+        dict(n_layers=0),
+        dict(hidden_size=2.5),
+        dict(dropout=1.0),
+        dict(wdrop=-0.1),
+        dict(dropoute=1.5),
+    ):
         with pytest.raises(ValueError, match=next(iter(kw))):
             LSTMLanguageModel(**{**SMALL, **kw})
     m = _small()
@@ -362,6 +374,38 @@ def test_resnet_option_a_shortcut():
     torch.testing.assert_close(y[:, 8:24], F.relu(x[:, :, ::2, ::2]), rtol=0, atol=0)
     # Option A: the shortcut has no parameters, only the two convs and BNs do.
     assert count_parameters(block) == 16 * 32 * 9 + 32 * 32 * 9 + 4 * 32
+
+
+# --------------------------------------------------------------------------------------
+# Functional LSTM and BatchNorm recalibration
+# --------------------------------------------------------------------------------------
+
+
+def _tiny_lstm(seed=0):
+    torch.manual_seed(seed)
+    return LSTMLanguageModel(23, emb_size=5, hidden_size=7, n_layers=2).to(torch.float64)
+
+
+def test_functional_lstm_matches_the_model_in_float64():
+    model = _tiny_lstm()
+    x = torch.randint(0, 23, (9, 4))
+    logits, _, out = model(x, model.init_hidden(4))
+    params = dict(model.named_parameters())
+    f_logits, f_out = lstm_lm_forward(params, x, model.n_layers)
+    torch.testing.assert_close(f_logits.reshape(-1, 23), logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(f_out, out, rtol=1e-12, atol=1e-12)
+
+
+def test_recalibrated_batchnorm_holds_the_average_batch_statistics():
+    torch.manual_seed(4)
+    model = ResNetCifar(8, 3, widths=(3, 4, 4)).to(torch.float64)
+    x = torch.randn(10, 3, 8, 8, dtype=torch.float64)
+    recalibrate_batchnorm(model, x, batch_size=5)  # two equal batches, cumulative average
+    h = model.conv1(x)
+    torch.testing.assert_close(model.bn1.running_mean, h.mean((0, 2, 3)), rtol=1e-12, atol=1e-12)
+    var = 0.5 * (h[:5].var((0, 2, 3)) + h[5:].var((0, 2, 3)))  # BatchNorm stores unbiased variances
+    torch.testing.assert_close(model.bn1.running_var, var, rtol=1e-12, atol=1e-12)
+    assert model.bn1.momentum == 0.1 and not model.training  # momentum restored, eval mode
 
 
 # --------------------------------------------------------------------------------------

@@ -1,32 +1,39 @@
-"""Every page of the book executes under the smoke profile, with figures and no errors.
+"""Tests of clipcore.pages: each glue helper glues what the prose pastes, with the right types."""
 
-The notebooks are written to a temporary directory, so the ones the book renders are untouched.
-"""
-
-import subprocess
-import sys
-
-import nbformat
-import pytest
-
-from clipcore import book
-
-pytestmark = pytest.mark.pages
+from clipcore import pages
 
 
-@pytest.mark.parametrize("page", book.executable_pages(), ids=lambda p: p.name)
-def test_page_executes_under_smoke(page, tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "clipcore.book", "--profile", "smoke", "--page", page.name,
-         "--output-dir", str(tmp_path), "--results-dir", str(tmp_path / "results"), "--device", "cpu"],
-        capture_output=True, text=True, cwd=book.ROOT, timeout=900,
+def _verdict(ok):
+    return dict(
+        ok=ok,
+        lower_ok=ok,
+        gap_ok=ok,
+        rho=0.9 if ok else 0.1,
+        lo=0.7 if ok else -0.2,
+        max_weak=0.1,
+        gap=0.8 if ok else 0.0,
     )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
-    nb = nbformat.read(tmp_path / f"{page.name}.ipynb", as_version=4)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    if page.name != "status":
-        assert any("image/png" in o.get("data", {}) for o in outputs), "page drew no figure"
-    # the injected parameters are the smoke profile's
-    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and 'profile = "smoke"' in injected[0].source
+
+
+def test_glue_number_and_verdict(monkeypatch):
+    glued = {}
+    monkeypatch.setattr(pages, "_glue", lambda key, value: glued.__setitem__(key, value))
+    assert pages.glue_number("n", 3) == 3.0 and type(glued["n"]) is float
+    assert pages.glue_verdict("v", 0, "holds", "fails") is False
+    assert glued["v"].data == "**fails**"
+    assert pages.glue_verdict("w", True, "holds", "fails") is True
+    assert glued["w"].data == "**holds**"
+
+
+def test_glue_claim_verdicts_glues_four_values_per_estimator(monkeypatch):
+    glued = {}
+    monkeypatch.setattr(pages, "_glue", lambda key, value: glued.__setitem__(key, value))
+    pages.glue_claim_verdicts("xy", {"fixed": _verdict(True), "hessian": _verdict(False)})
+    assert sorted(glued) == sorted(
+        f"xy_{k}_{e}" for k in ("claim", "rho", "lo", "gap") for e in ("fixed", "hessian")
+    )
+    assert glued["xy_claim_fixed"].data == "**reproduced**"
+    assert glued["xy_claim_hessian"].data == "**not reproduced**"
+    assert (glued["xy_rho_fixed"], glued["xy_lo_fixed"], glued["xy_gap_fixed"]) == (0.9, 0.7, 0.8)
+    assert (glued["xy_rho_hessian"], glued["xy_lo_hessian"], glued["xy_gap_hessian"]) == (0.1, -0.2, 0.0)
+    assert all(type(glued[f"xy_{k}_fixed"]) is float for k in ("rho", "lo", "gap"))

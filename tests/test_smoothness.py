@@ -1,27 +1,16 @@
-"""Tests for clipcore.smoothness: the three estimators, the envelope fit, the statistics."""
+"""Tests for clipcore.smoothness: the three estimators (the envelope fit: test_envelope.py; the
+statistics: test_stats.py)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from clipcore.smoothness import (
-    ESTIMATORS,
-    ProbeData,
-    bootstrap_ci,
-    estimate,
-    fit_envelope,
-    rank_correlation,
-)
-
-scipy_stats = pytest.importorskip("scipy.stats")
-scipy_optimize = pytest.importorskip("scipy.optimize")
+from clipcore.smoothness import ESTIMATORS, ProbeData, estimate
 
 DT = torch.float64
 
@@ -169,6 +158,7 @@ def test_fixed_reuses_a_given_gradient_at_x_t():
     with pytest.raises(ValueError, match="only used by the 'fixed'"):
         estimate("hessian", model, [x0], None, data, grad_before=[A @ x0 + b])
 
+
 @pytest.mark.parametrize("eigs", [[10.0, 5.0, -3.0, 1.0, 0.5, 0.0], [-10.0, 5.0, 3.0, -1.0, 0.2, 0.1]])
 def test_hessian_on_quadratic(eigs):
     A = _spectral_quadratic(eigs, seed=3)
@@ -215,8 +205,9 @@ def test_hessian_matches_autograd_hessian_on_mlp():
     H = torch.autograd.functional.hessian(flat_loss, flat0)
     exact = torch.linalg.eigvalsh(H).abs().max().item()
     before = [p.detach().clone() for p in model.parameters()]
-    est = estimate("hessian", model, before, None, data, power_iters=300,
-                   generator=torch.Generator().manual_seed(0))
+    est = estimate(
+        "hessian", model, before, None, data, power_iters=300, generator=torch.Generator().manual_seed(0)
+    )
     assert est.smoothness == pytest.approx(exact, rel=1e-3)
     assert est.smoothness <= exact * (1 + 1e-10)  # a Rayleigh quotient never exceeds the norm
     flat = flat0.clone().requires_grad_()
@@ -271,8 +262,16 @@ def test_model_untouched_and_deterministic(name):
     before = list(model.parameters())
     _, after = step_of(model, 1e-2, seed=5)
     runs = [
-        estimate(name, model, before, after, data, points=(0.5, 1.0), power_iters=5,
-                 generator=torch.Generator().manual_seed(11))
+        estimate(
+            name,
+            model,
+            before,
+            after,
+            data,
+            points=(0.5, 1.0),
+            power_iters=5,
+            generator=torch.Generator().manual_seed(11),
+        )
         for _ in range(2)
     ]
     assert_untouched(model, snap)
@@ -290,8 +289,9 @@ def test_hessian_default_generator_is_seeded():
     a = estimate("hessian", model, before, None, data, power_iters=3)
     torch.manual_seed(123)  # the global RNG must not matter
     b = estimate("hessian", model, before, None, data, power_iters=3)
-    c = estimate("hessian", model, before, None, data, power_iters=3,
-                 generator=torch.Generator().manual_seed(1))
+    c = estimate(
+        "hessian", model, before, None, data, power_iters=3, generator=torch.Generator().manual_seed(1)
+    )
     assert a.smoothness == b.smoothness
     assert a.smoothness != c.smoothness
 
@@ -354,8 +354,9 @@ def test_tied_weights_are_one_parameter():
             p.copy_(b)
     nn.functional.cross_entropy(ref(idx[:-1]), idx[1:]).backward()
     est = estimate("fixed", model, after, before, data)
-    assert est.grad_norm == pytest.approx(math.sqrt(sum(p.grad.pow(2).sum().item() for p in ref.parameters())),
-                                          rel=1e-12)
+    assert est.grad_norm == pytest.approx(
+        math.sqrt(sum(p.grad.pow(2).sum().item() for p in ref.parameters())), rel=1e-12
+    )
 
 
 def test_linear_loss_has_zero_hessian():
@@ -393,14 +394,22 @@ def test_bad_inputs_raise():
 def test_estimators_on_cuda_match_cpu():
     model, chunks = mlp_setup(seed=9)
     before, after = step_of(model, 1e-2, seed=4)
-    cpu = {n: estimate(n, model, before, after, ProbeData.pinned(chunks, mse_loss), power_iters=10)
-           for n in ESTIMATORS}
+    cpu = {
+        n: estimate(n, model, before, after, ProbeData.pinned(chunks, mse_loss), power_iters=10)
+        for n in ESTIMATORS
+    }
     dev = torch.device("cuda")
     model_c = model.to(dev)
     chunks_c = [(X.to(dev), Y.to(dev)) for X, Y in chunks]
     for n in ESTIMATORS:
-        est = estimate(n, model_c, [b.to(dev) for b in before], [a.to(dev) for a in after],
-                       ProbeData.pinned(chunks_c, mse_loss), power_iters=10)
+        est = estimate(
+            n,
+            model_c,
+            [b.to(dev) for b in before],
+            [a.to(dev) for a in after],
+            ProbeData.pinned(chunks_c, mse_loss),
+            power_iters=10,
+        )
         assert est.smoothness == pytest.approx(cpu[n].smoothness, rel=1e-9)
         assert est.grad_norm == pytest.approx(cpu[n].grad_norm, rel=1e-9)
 
@@ -417,180 +426,3 @@ def test_hessian_of_cuda_lstm():
     before = [p.detach().clone() for p in lstm.parameters()]
     est = estimate("hessian", lstm, before, None, data, power_iters=5)
     assert math.isfinite(est.smoothness) and est.smoothness > 0
-
-
-# ------------------------------------------------------------------------ the envelope
-
-
-def _linprog_envelope(g, L):
-    res = scipy_optimize.linprog(
-        [1.0, g.mean()], A_ub=-np.c_[np.ones_like(g), g], b_ub=-L,
-        bounds=[(0, None), (0, None)], method="highs",
-    )
-    assert res.success
-    return res.fun
-
-
-def test_envelope_recovers_a_known_line():
-    rng = np.random.default_rng(0)
-    L0, L1 = 2.0, 3.0
-    g = rng.uniform(0.1, 10.0, size=500)
-    L = (L0 + L1 * g) * rng.uniform(0.2, 1.0, size=g.size)
-    # Points on the line at both ends pin the optimum to the line itself.
-    g = np.r_[g, 0.05, 12.0]
-    L = np.r_[L, L0 + L1 * 0.05, L0 + L1 * 12.0]
-    f0, f1 = fit_envelope(g, L)
-    assert f0 == pytest.approx(L0, rel=1e-9)
-    assert f1 == pytest.approx(L1, rel=1e-9)
-    line = f0 + f1 * g
-    assert np.all(line >= L - 1e-9)
-    assert np.min(line - L) == pytest.approx(0.0, abs=1e-9)  # touches
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_envelope_is_the_lp_optimum(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(2, 200))
-    g = rng.exponential(size=n) * 10.0 ** rng.uniform(-3, 3)
-    L = (rng.normal(size=n) + rng.uniform(0, 5) * g / g.mean()) * 10.0 ** rng.uniform(-3, 3)
-    if seed == 0:
-        g[:3] = 0.0  # points at g = 0 are allowed
-    f0, f1 = fit_envelope(g, L)
-    assert f0 >= 0 and f1 >= 0
-    assert np.all(f0 + f1 * g >= L - 1e-9 * np.abs(L).max())
-    best = _linprog_envelope(g, L)
-    assert f0 + f1 * g.mean() == pytest.approx(best, rel=1e-8, abs=1e-12)
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_envelope_quantile_is_exact(seed):
-    # Reference: the LP over every subset of ceil(q n) points, the cheapest of them.
-    rng = np.random.default_rng(100 + seed)
-    n = int(rng.integers(4, 10))
-    g = rng.exponential(size=n)
-    L = rng.normal(size=n) + 2 * g
-    q = [0.5, 0.7, 0.8, 0.9][seed % 4]
-    m = math.ceil(q * n)
-    best = min(_subset_objective(g, L, list(S)) for S in itertools.combinations(range(n), m))
-    f0, f1 = fit_envelope(g, L, quantile=q)
-    assert f0 + f1 * g.mean() == pytest.approx(best, rel=1e-9, abs=1e-12)
-    assert np.sum(f0 + f1 * g >= L - 1e-12) >= m
-
-
-def _subset_objective(g, L, S):
-    # Constraints on the subset, objective the mean over all points.
-    res = scipy_optimize.linprog(
-        [1.0, g.mean()], A_ub=-np.c_[np.ones(len(S)), g[S]], b_ub=-L[S],
-        bounds=[(0, None), (0, None)], method="highs",
-    )
-    return res.fun
-
-
-def test_envelope_quantile_large_sample_matches_vertex_enumeration():
-    rng = np.random.default_rng(7)
-    n = 300
-    g = rng.exponential(size=n)
-    L = g * (1 + 0.3 * rng.normal(size=n)) + 1
-    for q in (0.5, 0.9, 0.97):
-        m = math.ceil(q * n)
-        i, j = np.triu_indices(n, 1)
-        with np.errstate(all="ignore"):
-            s = np.r_[0.0, (L[j] - L[i]) / (g[j] - g[i]), L / g]
-        s = s[np.isfinite(s) & (s >= 0)]
-        r = L[None] - s[:, None] * g[None]
-        brute = (np.maximum(np.partition(r, m - 1, axis=1)[:, m - 1], 0) + s * g.mean()).min()
-        f0, f1 = fit_envelope(g, L, quantile=q)
-        assert f0 + f1 * g.mean() == pytest.approx(brute, rel=1e-12)
-    # Covering fewer points never costs more.
-    cost = {q: fit_envelope(g, L, q)[0] + fit_envelope(g, L, q)[1] * g.mean() for q in (0.5, 0.9, 1.0)}
-    assert cost[0.5] <= cost[0.9] <= cost[1.0]
-
-
-def test_envelope_through_the_origin_has_exactly_zero_intercept():
-    """Rounding in the residuals must not leave a tiny positive L0 (it printed as 4.44e-16).
-    Seed 23 gave L0 = 8.9e-16 before the snap."""
-    rng = np.random.default_rng(23)
-    g = rng.lognormal(0, 1, 20)
-    L = g * rng.uniform(0.2, 1, 20) * 2.26
-    L0, L1 = fit_envelope(g, L)
-    assert L0 == 0.0
-    assert L1 == pytest.approx(np.max(L / g), rel=1e-12)  # the steepest ray from the origin
-    assert np.all(L <= L0 + L1 * g * (1 + 1e-12))
-
-def test_envelope_ignores_nonfinite_and_validates():
-    g = np.array([1.0, 2.0, 3.0, 4.0])
-    L = np.array([2.0, 1.0, 5.0, 4.0])
-    ref = fit_envelope(g, L)
-    assert fit_envelope(np.r_[g, np.nan, 1.0], np.r_[L, 1.0, np.inf]) == ref
-    with pytest.raises(ValueError, match="4 values but smoothness has 3"):
-        fit_envelope(g, L[:3])
-    with pytest.raises(ValueError, match="got 1"):
-        fit_envelope([1.0, np.nan], [1.0, 2.0])
-    for q in (0.0, 1.5, -1):
-        with pytest.raises(ValueError, match=str(q)):
-            fit_envelope(g, L, quantile=q)
-    with pytest.raises(ValueError, match="-1.0"):
-        fit_envelope([-1.0, 1.0], [1.0, 1.0])
-
-
-# ---------------------------------------------------------------------------- statistics
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_rank_correlation_matches_scipy(seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=200)
-    y = x + rng.normal(size=200)
-    if seed % 2:  # heavy ties
-        x, y = np.round(x), np.round(y, 1)
-    ref = scipy_stats.spearmanr(x, y).statistic
-    assert rank_correlation(x, y) == pytest.approx(ref, abs=1e-12)
-
-
-def test_rank_correlation_edge_cases():
-    assert rank_correlation([1, 2, 3, np.nan], [3, 2, 1, 7]) == pytest.approx(-1.0)
-    assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
-    with pytest.raises(ValueError, match="3 values but y has 2"):
-        rank_correlation([1, 2, 3], [1, 2])
-    with pytest.raises(ValueError, match="got 1"):
-        rank_correlation([1, np.nan], [1, 2])
-
-
-def _true_spearman(rho):
-    # Bivariate normal: rho_S = (6/pi) arcsin(rho/2).
-    return 6 / math.pi * math.asin(rho / 2)
-
-
-def test_bootstrap_ci_covers_truth_with_the_right_width():
-    rng = np.random.default_rng(0)
-    rho = 0.6
-    cov = [[1, rho], [rho, 1]]
-    widths = {}
-    for n in (1000, 4000):
-        x, y = rng.multivariate_normal([0, 0], cov, size=n).T
-        lo, hi = bootstrap_ci(x, y, n_boot=1000, seed=1)
-        rs = _true_spearman(rho)
-        assert lo < rs < hi
-        assert lo < rank_correlation(x, y) < hi
-        # Large-sample standard error of Spearman's rho (Fieller et al. 1957).
-        se = (1 - rs**2) * math.sqrt(1.06 / (n - 3))
-        assert (hi - lo) / (2 * 1.96 * se) == pytest.approx(1.0, abs=0.3)
-        widths[n] = hi - lo
-    assert widths[4000] / widths[1000] == pytest.approx(0.5, abs=0.12)
-
-
-def test_bootstrap_vectorised_equals_loop_and_is_seeded():
-    rng = np.random.default_rng(3)
-    x = np.round(rng.normal(size=150), 1)
-    y = x + np.round(rng.normal(size=150), 1)
-    fast = bootstrap_ci(x, y, n_boot=300, seed=5)
-    slow = bootstrap_ci(x, y, stat=lambda a, b: rank_correlation(a, b), n_boot=300, seed=5)
-    assert fast == pytest.approx(slow, abs=1e-12)
-    assert bootstrap_ci(x, y, n_boot=300, seed=5) == fast
-    assert bootstrap_ci(x, y, n_boot=300, seed=6) != fast
-    lo, hi = bootstrap_ci(x, y, stat=lambda a, b: float(np.mean(a - b)), n_boot=300, level=0.9)
-    assert lo < float(np.mean(x - y)) < hi
-    with pytest.raises(ValueError, match="level"):
-        bootstrap_ci(x, y, level=1.0)
-    with pytest.raises(ValueError, match="n_boot"):
-        bootstrap_ci(x, y, n_boot=0)

@@ -1,0 +1,396 @@
+r"""Stored runs and what the experiment chapters compute from them: the smoothness study
+and training summaries.
+
+Zhang, He, Sra, Jadbabaie (ICLR 2020), Figs. 1-5.
+
+**Runs.** :func:`load_runs` returns the runs of an experiment at a profile's scale
+(:func:`clipcore.training.presets.experiment_configs`), training only those not yet in the
+run store, so the pages that share runs train them once, and a run trained by
+``python -m clipcore train`` is loaded, not retrained.
+
+**Correlation statistics** (:func:`correlation_table`). For each run and estimator, the probe
+points :math:`(g_t, \hat L_t)` (gradient norm, local smoothness) with both values finite
+and positive give Spearman's :math:`\rho` between :math:`\log g` and :math:`\log\hat L` (a
+rank statistic, so the logarithm changes nothing but the filtering), a percentile-bootstrap
+interval, and the tightest envelope :math:`\hat L \le L_0 + L_1 g`
+(:func:`clipcore.envelope.fit_envelope`); :func:`clipcore.stats.claim_verdicts` decides the
+claim by a criterion fixed in advance.
+
+**Smoothness studies** (:func:`smoothness_study`). What the LSTM and ResNet pages compute
+from one experiment's runs, in one :class:`SmoothnessStudy`: the runs with their panel labels,
+the probe points of every estimator, the correlation table with its envelopes, the claim's
+verdicts, and the ratio of two estimators at the same steps.
+
+**Training curves** (:func:`training_summary`). The *area under the training-loss curve*
+is :math:`\mathrm{AUC} = \frac1T\sum_{t=1}^T \ell_t` over the T optimiser steps (per-step
+training cross-entropy; the mean, so runs of equal length compare directly): the lower, the
+faster the run trained overall. The *final* training loss is the mean over the last
+``tail`` fraction of the steps (a smoothed end point).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .envelope import fit_envelope
+from .plots import format_table
+from .smoothness import ESTIMATORS
+from .stats import bootstrap_ci, claim_verdicts, rank_correlation
+from .training import Run, RunStore, TrainConfig, experiment_configs, train
+from .training.tasks import build_model
+from .validation import check_int
+
+__all__ = [
+    "StoredRun",
+    "load_runs",
+    "run_label",
+    "probe_points",
+    "correlation_table",
+    "SmoothnessStudy",
+    "smoothness_study",
+    "running_mean",
+    "training_summary",
+    "checkpoint_model",
+]
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run of the store: ``trained`` is True when :func:`load_runs` trained it
+    (it was not in the store), ``seconds`` the time that call spent on it."""
+
+    name: str
+    config: TrainConfig
+    run: Run
+    trained: bool
+    seconds: float
+
+    @property
+    def label(self) -> str:
+        return run_label(self.config)
+
+
+def load_runs(
+    experiment: str,
+    profile: str,
+    results_dir,
+    *,
+    runs: Sequence[str] | None = None,
+    device: str = "auto",
+    data_dir=None,
+    train_missing: bool = True,
+    progress: bool = False,
+    **overrides,
+) -> dict:
+    """``{run name: StoredRun}``: the finished runs of ``experiment`` at ``profile`` scale
+    (:func:`clipcore.training.presets.experiment_configs` with ``device``, ``data_dir`` and
+    ``overrides``; all runs, or those named in ``runs``), loaded from the store at
+    ``results_dir``; a run not there is trained (``train_missing``) or is a ``ValueError``
+    naming it. The device is housekeeping: a run trained on any device is found."""
+    store = RunStore(results_dir)
+    configs = experiment_configs(experiment, profile, device=device, data_dir=data_dir, **overrides)
+    if runs is not None:
+        unknown = [r for r in runs if r not in configs]
+        if unknown or isinstance(runs, str):
+            raise ValueError(f"Invalid runs: {runs!r} (choose from {', '.join(configs)})")
+        configs = {r: configs[r] for r in runs}
+    out = {}
+    for name, cfg in configs.items():
+        t0 = time.perf_counter()
+        run = store.load(cfg.experiment, cfg.identity())
+        trained = run is None
+        if trained:
+            if not train_missing:
+                raise ValueError(
+                    f"run {name!r} of {experiment!r} ({profile}) is not finished in the "
+                    f"store {str(results_dir)!r}"
+                )
+            with warnings.catch_warnings():
+                # tqdm.auto warns in a kernel without ipywidgets, even with the bar disabled.
+                warnings.filterwarnings("ignore", message="IProgress not found")
+                run = train(cfg, store, progress=progress)
+        if run.meta.get("finished") is not True:  # pragma: no cover - train returns finished runs
+            raise RuntimeError(f"run {name!r} is not finished: {run.path}")
+        out[name] = StoredRun(name, cfg, run, trained, time.perf_counter() - t0)
+    return out
+
+
+def run_label(cfg) -> str:
+    """``"lr 30, clipped at 0.25"``, ``"lr 0.1, momentum 0.9"``, ``"lr 2, no clipping"``."""
+    parts = [f"lr {cfg.lr:g}"]
+    if cfg.max_norm is not None:
+        parts.append(f"clipped at {cfg.max_norm:g}")
+    if cfg.momentum:
+        parts.append(f"momentum {cfg.momentum:g}")
+    if cfg.max_norm is None and not cfg.momentum:
+        parts.append("no clipping")
+    return ", ".join(parts)
+
+
+def probe_points(run: Run, estimator: str) -> dict:
+    """``{step, grad_norm, smoothness}`` arrays of one estimator's probes, keeping the points
+    where both values are finite and positive (what a log-log plot can show)."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"Invalid estimator: {estimator!r} (choose from {', '.join(ESTIMATORS)})")
+    tab = run.table("probes")
+    sel = tab["estimator"] == estimator
+    g, L, step = tab["grad_norm"][sel], tab["smoothness"][sel], tab["step"][sel]
+    ok = np.isfinite(g) & np.isfinite(L) & (g > 0) & (L > 0)
+    return {"step": step[ok], "grad_norm": g[ok], "smoothness": L[ok]}
+
+
+def _stats_row(g, L, n_boot, level, seed) -> dict:
+    n = int(np.size(g))
+    row = dict(n=n, rho=math.nan, lo=math.nan, hi=math.nan, L0=math.nan, L1=math.nan)
+    if n >= 3:
+        lg, lL = np.log(g), np.log(L)
+        row["rho"] = rank_correlation(lg, lL)
+        row["lo"], row["hi"] = bootstrap_ci(lg, lL, n_boot=n_boot, level=level, seed=seed)
+    if n >= 2:
+        row["L0"], row["L1"] = fit_envelope(g, L)
+    return row
+
+
+def correlation_table(
+    points: Mapping[str, Mapping[str, dict]], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> list[dict]:
+    r"""One row per run and estimator of ``points[run][estimator]`` (from
+    :func:`probe_points`): ``run, estimator, n, rho, lo, hi, L0, L1``.
+
+    ``rho`` is Spearman's :math:`\rho(\log g, \log\hat L)`, ``(lo, hi)`` its ``level``
+    percentile-bootstrap interval over ``n_boot`` resamples of the points (nan below 3
+    points), ``(L0, L1)`` the tightest envelope :math:`\hat L \le L_0 + L_1 g` over all
+    points (nan below 2).
+    """
+    rows = []
+    for run, per_est in points.items():
+        for est, p in per_est.items():
+            rows.append(
+                dict(
+                    run=run, estimator=est, **_stats_row(p["grad_norm"], p["smoothness"], n_boot, level, seed)
+                )
+            )
+    return rows
+
+
+def _check_claim_runs(names: Sequence[str], strong: str, weak: Sequence[str]) -> tuple[str, ...]:
+    if strong not in names:
+        raise ValueError(f"Invalid strong: {strong!r} (choose from {', '.join(names)})")
+    if isinstance(weak, str) or not weak:
+        raise ValueError(f"Invalid weak: {weak!r} (a non-empty list of run names)")
+    bad = [w for w in weak if w not in names or w == strong]
+    if bad:
+        raise ValueError(f"Invalid weak: {bad!r} (runs other than {strong!r} among {', '.join(names)})")
+    return tuple(weak)
+
+
+@dataclass(frozen=True)
+class SmoothnessStudy:
+    r"""Gradient norm against smoothness along the runs of one experiment, and the verdict
+    on the claim "strong positive correlation in run ``strong``, much weaker in the ``weak``
+    runs" (built by :func:`smoothness_study`).
+
+    - ``runs``: ``{name: StoredRun}`` in panel order (a), (b), (c);
+    - ``panel``: ``{name: "(a) lr 30, clipped at 0.25"}``, the row labels of the figures;
+    - ``points[run][estimator]``: the probe points (:func:`probe_points`) of every estimator
+      of :data:`clipcore.smoothness.ESTIMATORS`;
+    - ``table``: :func:`correlation_table` of ``points`` (Spearman's :math:`\rho`, its
+      bootstrap interval and the envelope :math:`(L_0, L_1)` per run and estimator);
+    - ``verdicts``: :func:`claim_verdicts` of ``table``, per estimator.
+    """
+
+    strong: str
+    weak: tuple[str, ...]
+    runs: dict
+    panel: dict
+    points: dict
+    table: list
+    verdicts: dict
+
+    @classmethod
+    def from_runs(
+        cls,
+        runs: Mapping[str, StoredRun],
+        strong: str,
+        weak: Sequence[str],
+        *,
+        n_boot: int = 2000,
+        level: float = 0.95,
+        min_lower: float = 0.5,
+        min_gap: float = 0.2,
+        seed: int = 0,
+    ) -> "SmoothnessStudy":
+        """The study of finished runs ``{name: StoredRun}`` (e.g. from :func:`load_runs`);
+        their order gives the panels (a), (b), (c)."""
+        weak = _check_claim_runs(list(runs), strong, weak)
+        panel = {name: f"({chr(ord('a') + i)}) {r.label}" for i, (name, r) in enumerate(runs.items())}
+        points = {name: {est: probe_points(r.run, est) for est in ESTIMATORS} for name, r in runs.items()}
+        table = correlation_table(points, n_boot=n_boot, level=level, seed=seed)
+        verdicts = claim_verdicts(table, strong, weak, min_lower=min_lower, min_gap=min_gap)
+        return cls(strong, weak, dict(runs), panel, points, table, verdicts)
+
+    @property
+    def config(self):
+        """The strong run's :class:`clipcore.training.config.TrainConfig`."""
+        return self.runs[self.strong].config
+
+    @property
+    def meta(self) -> dict:
+        """The strong run's stored ``meta`` (``dataset``, ``n_parameters``, ...)."""
+        return self.runs[self.strong].run.meta
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps of the strong run (the last step of its metrics)."""
+        return int(self.runs[self.strong].run.table("metrics")["step"].max())
+
+    @property
+    def n_probes(self) -> int:
+        """The fewest probe points of any run and estimator."""
+        return min(p["step"].size for per in self.points.values() for p in per.values())
+
+    @property
+    def envelopes(self) -> dict:
+        """``{(run, estimator): (L0, L1)}``, the envelopes of ``table`` (for :func:`scatter_grid`)."""
+        return {(r["run"], r["estimator"]): (r["L0"], r["L1"]) for r in self.table}
+
+    def run_sources(self) -> str:
+        """One line per run: its panel, whether it was trained now or loaded, its directory."""
+        lines = []
+        for name, r in self.runs.items():
+            how = f"trained now in {r.seconds:.0f} s" if r.trained else "loaded from the run store"
+            lines.append(f"{self.panel[name]:<30} {how}; {r.run.path}")
+        return "\n".join(lines)
+
+    def table_text(self) -> str:
+        """``table`` as text, runs named by their panels."""
+        rows = [dict(r, run=self.panel[r["run"]]) for r in self.table]
+        return format_table(rows, ["run", "estimator", "n", "rho", "lo", "hi", "L0", "L1"])
+
+    def verdict_text(self) -> str:
+        """One line per estimator: whether the claim holds, the lower end and the gap."""
+        return "\n".join(
+            f"{est}: claim {'holds' if v['ok'] else 'fails'} (lower end {v['lo']:.3f}, gap {v['gap']:.3f})"
+            for est, v in self.verdicts.items()
+        )
+
+    def summary(self, why_weaker: str) -> str:
+        """A sentence on which estimators reproduce the claim; ``why_weaker`` ends the one for
+        "the authors' (``faithful``) estimator reproduces it, a corrected one does not"."""
+        missing = [e for e in ("faithful", "fixed", "hessian") if e not in self.verdicts]
+        if missing:
+            raise ValueError(f"Invalid verdicts: no verdict for {missing}")
+        ok = {est: v["ok"] for est, v in self.verdicts.items()}
+        if ok["faithful"] and not (ok["fixed"] and ok["hessian"]):
+            weaker = " and ".join(f"`{e}`" for e in ("fixed", "hessian") if not ok[e])
+            return f"The authors' estimator reproduces the claim, but {weaker} does not: {why_weaker}"
+        if ok["faithful"]:
+            return "All three estimators reproduce the claim: the corrected ones do not weaken it here."
+        if any(ok.values()):
+            return (
+                f"The authors' estimator does not reproduce the claim at this scale, but "
+                f"{' and '.join(f'`{e}`' for e, v in ok.items() if v)} does."
+            )
+        return (
+            "No estimator reproduces the claim at this scale by the criterion above; the "
+            "numbers in the table say how far each one is from it."
+        )
+
+    def ratios(
+        self, runs: Sequence[str] | None = None, num: str = "faithful", den: str = "fixed"
+    ) -> np.ndarray:
+        """Ratios of estimator ``num`` to ``den`` at the steps where both have a point, over
+        ``runs`` (default: all), concatenated in run order."""
+        out = []
+        for name in self.runs if runs is None else runs:
+            a, b = self.points[name][num], self.points[name][den]
+            _, ia, ib = np.intersect1d(a["step"], b["step"], return_indices=True)
+            out.append(a["smoothness"][ia] / b["smoothness"][ib])
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def smoothness_study(
+    experiment: str,
+    profile: str,
+    results_dir,
+    strong: str,
+    weak: Sequence[str],
+    *,
+    device: str = "auto",
+    data_dir=None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    min_lower: float = 0.5,
+    min_gap: float = 0.2,
+    seed: int = 0,
+    train_missing: bool = True,
+) -> SmoothnessStudy:
+    """The :class:`SmoothnessStudy` of ``experiment``'s runs at ``profile`` scale:
+    :func:`load_runs` (training the runs the store lacks, unless not ``train_missing``),
+    then :meth:`SmoothnessStudy.from_runs` with the claim's ``strong`` and ``weak`` runs, the
+    bootstrap's ``n_boot``, ``level`` and ``seed``, and the criterion's ``min_lower`` and
+    ``min_gap``. The run names are checked before anything is trained."""
+    names = list(experiment_configs(experiment, profile, device=device, data_dir=data_dir))
+    _check_claim_runs(names, strong, weak)
+    runs = load_runs(
+        experiment, profile, results_dir, device=device, data_dir=data_dir, train_missing=train_missing
+    )
+    return SmoothnessStudy.from_runs(
+        runs, strong, weak, n_boot=n_boot, level=level, min_lower=min_lower, min_gap=min_gap, seed=seed
+    )
+
+
+def running_mean(y, window: int) -> np.ndarray:
+    r"""Trailing moving average :math:`\frac{1}{\min(t, w)}\sum_{s=\max(1, t-w+1)}^{t} y_s`
+    (shorter at the start, so the output has the input's length)."""
+    check_int("window", window, 1)
+    y = np.asarray(y, dtype=float)
+    c = np.cumsum(np.r_[0.0, y])
+    t = np.arange(1, y.size + 1)
+    lo = np.maximum(t - window, 0)
+    return (c[t] - c[lo]) / (t - lo)
+
+
+def training_summary(run: Run, tail: float = 0.1) -> dict:
+    """Numbers of one run's curves: ``steps``, ``auc`` (mean per-step training loss),
+    ``final_train`` (mean over the last ``tail`` of the steps), per evaluation split
+    ``best_<split>``/``final_<split>`` losses and, where logged, ``best_<split>_accuracy`` /
+    ``final_<split>_accuracy`` (splits: ``valid``, ``test``; the LSTM's end-of-run test row
+    counts as its final test loss)."""
+    if not (0 < tail <= 1):
+        raise ValueError(f"Invalid tail: {tail!r} (must be in (0, 1])")
+    m = run.table("metrics")
+    loss = m["loss"]
+    if loss.size == 0 or not np.all(np.isfinite(loss)):
+        raise ValueError(f"run {run.path.name!r} has no (or non-finite) training losses")
+    k = max(1, int(math.ceil(tail * loss.size)))
+    out = dict(steps=int(loss.size), auc=float(loss.mean()), final_train=float(loss[-k:].mean()))
+    ev = run.table("eval")
+    for split in ("valid", "test"):
+        sel = ev["split"] == split
+        if not np.any(sel):
+            continue
+        out[f"best_{split}"] = float(np.min(ev["loss"][sel]))
+        out[f"final_{split}"] = float(ev["loss"][sel][-1])
+        if "accuracy" in ev and np.any(np.isfinite(ev["accuracy"][sel])):
+            acc = ev["accuracy"][sel]
+            out[f"best_{split}_accuracy"] = float(np.nanmax(acc))
+            out[f"final_{split}_accuracy"] = float(acc[-1])
+    return out
+
+
+def checkpoint_model(run: Run, cfg, device="cpu") -> tuple[torch.nn.Module, int]:
+    """The model of the run's last stored checkpoint, and the step it was taken at."""
+    ckpt = run.load_checkpoint(map_location=torch.device(device))
+    if ckpt is None:
+        raise ValueError(f"run {run.path.name!r} has no checkpoint (train it with checkpoint_every set)")
+    model = build_model(cfg, device, seed=False)
+    model.load_state_dict(ckpt["model"])
+    return model, int(ckpt["loop"]["step"])

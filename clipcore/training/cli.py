@@ -1,0 +1,118 @@
+"""``python -m clipcore train``: train and store the runs of an experiment at a profile's scale.
+
+The configs come from :func:`clipcore.training.presets.preset`, the same table the pages ask,
+so a run trained here is the run a page loads (whatever ``--device`` was given: the device is
+housekeeping, not part of a run's identity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from ..profiles import DEFAULT_PROFILE, PROFILES
+from .config import TrainConfig
+from .loop import train
+from .presets import EXPERIMENTS, SCALES, preset
+from .store import RunStore
+
+__all__ = ["main"]
+
+
+def _help_epilog() -> str:
+    lines = ["experiments and runs:"]
+    for exp, runs in EXPERIMENTS.items():
+        for run, settings in runs.items():
+            lines.append(f"  {exp} {run}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    lines.append("")
+    lines.append(
+        "profiles (" + "; ".join(f"{p}: {what}" for p, what in PROFILES.items()) + ") set, per "
+        "experiment (" + " / ".join(PROFILES) + "):"
+    )
+    for exp in EXPERIMENTS:
+        keys = list(dict.fromkeys(k for p in PROFILES for k in SCALES[p][exp]))
+        vals = [f"{k} " + "/".join(str(SCALES[p][exp].get(k)) for p in PROFILES) for k in keys]
+        lines.append(f"  {exp}: " + ", ".join(vals))
+    lines.append("")
+    lines.append(
+        "config keys (--key value overrides the preset; values are parsed as YAML, "
+        "e.g. null, true, [fixed, hessian]; TrainConfig defaults in brackets):"
+    )
+    for f in dataclasses.fields(TrainConfig):
+        default = list(f.default) if isinstance(f.default, tuple) else f.default
+        lines.append(f"  --{f.name:<18} {f.metadata['help']} [{default}]")
+    return "\n".join(lines)
+
+
+_STRING_KEYS = ("name", "device", "data_dir", "optimizer", "dataset", "amp_dtype")
+
+
+def _parse_overrides(extra: list[str]) -> dict:
+    """``--key value`` / ``--key=value`` pairs; values parsed with YAML (``null``, lists...)."""
+    import yaml
+
+    keys = set(TrainConfig.keys())
+    out, i = {}, 0
+    while i < len(extra):
+        tok = extra[i]
+        if not tok.startswith("--") or tok == "--":
+            raise ValueError(f"unexpected argument {tok!r} (config keys are given as --key value)")
+        key, has_value, value = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if key not in keys:
+            raise ValueError(f"unknown config key {key!r} (see --help for the keys)")
+        if key == "experiment":
+            raise ValueError("the experiment is the positional argument, not --experiment")
+        if not has_value:
+            if i + 1 >= len(extra):
+                raise ValueError(f"config key {key!r} needs a value")
+            value = extra[i + 1]
+            i += 1
+        i += 1
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key] = value
+        # String keys keep their text (a run named 1e3 stays "1e3"); null still means None.
+        if key in _STRING_KEYS and out[key] is not None and not isinstance(out[key], str):
+            out[key] = value
+    return out
+
+
+def main(argv=None) -> int:
+    """``python -m clipcore train <experiment> [--run NAME] [--profile P] [--key value ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m clipcore train",
+        description="Train and store the runs of an experiment (all its runs unless --run).",
+        epilog=_help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("experiment", choices=list(EXPERIMENTS))
+    parser.add_argument("--run", action="append", help="run name (repeatable); default: every run")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES))
+    parser.add_argument("--results-dir", default="results", help="run store root [default results]")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (overrides the config)")
+    parser.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        overrides = _parse_overrides(extra)
+        if args.device is not None:
+            overrides["device"] = args.device
+        runs = args.run or list(EXPERIMENTS[args.experiment])
+        configs = [preset(args.experiment, r, args.profile, **overrides) for r in runs]
+    except SystemExit as exc:  # --help, or an argparse error (exit 2)
+        return int(exc.code or 0)
+    except ValueError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"python -m clipcore train: error: {exc}", file=sys.stderr)
+        return 2
+
+    store = RunStore(args.results_dir)
+    for cfg in configs:
+        t = time.time()
+        run = train(cfg, store, force=args.force, progress=not args.no_progress)
+        print(f"{cfg.experiment}/{cfg.name}: {run.path}  ({time.time() - t:.1f} s)")
+    return 0

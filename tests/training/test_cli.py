@@ -1,0 +1,86 @@
+"""Tests of clipcore.training.cli (``python -m clipcore train``): help, errors, and that the
+runs it trains are the runs the pages load."""
+
+from __future__ import annotations
+
+from clipcore import studies
+from clipcore.__main__ import main as clipcore_main
+from clipcore.training import EXPERIMENTS, RunStore, TrainConfig, preset
+from clipcore.training.cli import main
+
+
+def test_cli_help_lists_experiments_runs_and_keys(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for exp, runs in EXPERIMENTS.items():
+        assert exp in out
+        for run in runs:
+            assert run in out
+    for key in TrainConfig.keys():
+        assert f"--{key}" in out
+
+
+def test_python_m_clipcore_train_dispatches_to_the_cli(capsys):
+    assert clipcore_main(["train", "--help"]) == 0
+    assert "python -m clipcore train" in capsys.readouterr().out
+    assert clipcore_main(["train", "nope"]) == 2
+
+
+def test_cli_unknown_key_and_bad_value_exit_2(capsys):
+    assert main(["lstm_ptb", "--bogus_key", "1"]) == 2
+    assert "bogus_key" in capsys.readouterr().err
+    assert main(["lstm_ptb", "--lr", "-1"]) == 2
+    assert "lr" in capsys.readouterr().err
+    assert main(["nope"]) == 2
+
+
+def test_cli_trains_and_stores(tmp_path, capsys):
+    argv = [
+        "resnet_images",
+        "--run",
+        "clip_lr5",
+        "--profile",
+        "smoke",
+        "--results-dir",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--estimators",
+        "[fixed]",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    cfg = preset("resnet_images", "clip_lr5", "smoke", epochs=1, estimators=["fixed"])
+    run = RunStore(tmp_path).load("resnet_images", cfg.identity())
+    assert run is not None and str(run.path) in out
+    assert set(run.table("probes")["estimator"]) == {"fixed"}
+
+
+def test_the_runs_the_cli_trains_are_the_runs_the_pages_load(tmp_path, capsys):
+    # The bug: the CLI stored its runs under a hash of the full config (device "cpu", no
+    # checkpoint cadence) while the pages asked for device "auto" with the profile's cadence,
+    # so the pages never found them (and had no checkpoint to measure at).
+    argv = [
+        "lstm_ptb",
+        "--profile",
+        "smoke",
+        "--run",
+        "clip_lr30",
+        "--device",
+        "cpu",
+        "--results-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    capsys.readouterr()
+    runs = studies.load_runs(
+        "lstm_ptb", "smoke", tmp_path, runs=["clip_lr30"], device="auto", train_missing=False
+    )
+    r = runs["clip_lr30"]
+    assert not r.trained and r.run.meta["finished"]
+    assert r.run.meta["housekeeping"]["device"] == "cpu"
+    assert r.run.load_checkpoint() is not None
+    model, step = studies.checkpoint_model(r.run, r.config)
+    assert step > 0 and step % preset("lstm_ptb", "clip_lr30", "smoke").checkpoint_every == 0

@@ -51,12 +51,12 @@ device = "auto"
 seed = 0  # seeds the shuffles into batches
 data_dir = None
 results_dir = "results"
-n_sequences = 256  # LSTM examples (sequences of BPTT length)
-n_images = 1024  # ResNet examples
-batch_sizes = [1, 4, 16, 64, 128]  # each must be smaller than both example counts
-min_batches = 16  # shuffle again until every batch size has at least this many batches
-chunk_size = 32  # examples per vmap call (memory knob)
-angle_tol = 0.1  # largest acceptable gap between measured mean cosine and prediction
+n_sequences = 256  # > 0: LSTM examples (sequences of BPTT length)
+n_images = 1024  # > 0: ResNet examples
+batch_sizes = [1, 4, 16, 64, 128]  # > 0: each must be smaller than both example counts
+min_batches = 16  # > 0: shuffle again until every batch size has at least this many batches
+chunk_size = 32  # > 0: examples per vmap call (memory knob)
+angle_tol = 0.1  # > 0: largest acceptable gap between measured mean cosine and prediction
 
 # %%
 import matplotlib.pyplot as plt

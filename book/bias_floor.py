@@ -41,18 +41,18 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-sigma = 1.0  # noise standard deviation
-c_grid = [0.1, 0.178, 0.316, 0.562, 1.0, 1.78, 3.16, 5.62, 10.0]  # thresholds, in units of sigma
-steps = 20000  # SGD iterations per run
-runs = 200  # independent runs per threshold
-lr = 0.5  # eta_0
-t0 = 100.0  # the step halves after t0 iterations
-lr_ratio = 0.25  # a second pass with eta_0 times lr_ratio checks that smaller steps do not remove the floor
-tail = 0.5  # the plateau averages the last half of the iterates
+sigma = 1.0  # > 0: noise standard deviation
+c_grid = [0.1, 0.178, 0.316, 0.562, 1.0, 1.78, 3.16, 5.62, 10.0]  # > 0: thresholds, in units of sigma
+steps = 20000  # > 0: SGD iterations per run
+runs = 200  # > 0: independent runs per threshold
+lr = 0.5  # > 0: eta_0
+t0 = 100.0  # > 0: the step halves after t0 iterations
+lr_ratio = 0.25  # in (0, 1): a second pass with eta_0 times lr_ratio checks that smaller steps keep the floor
+tail = 0.5  # in (0, 1]: the plateau averages the last half of the iterates
 x0 = 1.0  # initial point
-tol_se = 3  # a plateau matches when within tol_se standard errors ...
-tol_sigma = 0.01  # ... plus tol_sigma times sigma
-sgd_tol = 0.01  # unclipped SGD has no floor if its plateau is at most sgd_tol times sigma
+tol_se = 3  # > 0: a plateau matches when within tol_se standard errors ...
+tol_sigma = 0.01  # in [0, inf): ... plus tol_sigma times sigma
+sgd_tol = 0.01  # > 0: unclipped SGD has no floor if its plateau is at most sgd_tol times sigma
 
 # %%
 import matplotlib.pyplot as plt

@@ -41,12 +41,12 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0]
-eps = 0.1  # target gradient norm
-n_steps_grid = 30  # fixed steps searched, log-spaced in [h6, 1000 h6]
-n_starts = 12  # starts spread over the sublevel set: x0 * k / n_starts for k from 1 to n_starts
-max_steps = 1000000  # a run not done by then counts as not converged
-L1 = 1.0
+M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0]  # > 0: initial gradient norms M
+eps = 0.1  # > 0: target gradient norm
+n_steps_grid = 30  # > 0: fixed steps searched, log-spaced in [h6, 1000 h6]
+n_starts = 12  # > 0: starts spread over the sublevel set: x0 * k / n_starts for k from 1 to n_starts
+max_steps = 1000000  # > 0: a run not done by then counts as not converged
+L1 = 1.0  # > 0
 
 # %%
 import matplotlib.pyplot as plt

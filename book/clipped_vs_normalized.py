@@ -36,12 +36,12 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-n_g = 2001  # gradient norms on the ratio plot, log-spaced
-g_decades = 6.0  # the ratio plot spans gamma times 10 to the power -g_decades .. g_decades
-M = 1000.0  # initial gradient of the trajectories
-eps = 0.01  # target gradient magnitude
-L1 = 1.0
-max_steps = 1000000  # a run not done by then counts as not converged
+n_g = 2001  # > 1: gradient norms on the ratio plot, log-spaced
+g_decades = 6.0  # > 0: the ratio plot spans gamma times 10 to the power -g_decades .. g_decades
+M = 1000.0  # > 0: initial gradient of the trajectories
+eps = 0.01  # > 0: target gradient magnitude
+L1 = 1.0  # > 0
+max_steps = 1000000  # > 0: a run not done by then counts as not converged
 
 # %%
 import matplotlib.pyplot as plt

@@ -43,12 +43,12 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-n_pairs = 1000000  # random pairs per problem
-x_max = 10.0  # x is drawn uniformly from [-x_max, x_max]
-r_max = 4.0  # y is x plus s, s uniform in [-r_max, r_max] divided by L1
-n_grid = 4001  # grid of x for the worst ratio at a fixed distance
-dim = 5  # dimension of the separable check
-tight_tol = 1e-6  # the lemma counts as tight for e^x if the shortfall at the smallest L0 is below this
+n_pairs = 1000000  # > 0: random pairs per problem
+x_max = 10.0  # > 0: x is drawn uniformly from [-x_max, x_max]
+r_max = 4.0  # > 0: y is x plus s, s uniform in [-r_max, r_max] divided by L1
+n_grid = 4001  # > 1: grid of x for the worst ratio at a fixed distance
+dim = 5  # > 0: dimension of the separable check
+tight_tol = 1e-6  # > 0: the lemma counts as tight for e^x if the shortfall at the smallest L0 is below this
 
 # %%
 import matplotlib.pyplot as plt

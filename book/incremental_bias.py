@@ -46,11 +46,11 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-n_instances = 2000  # random instances on which the identities are checked
-n_curves = 60  # instances drawn as curves against the threshold
-n_gamma = 60  # thresholds per curve, log-spaced up to the largest component norm
-cex_steps = 300  # steps of the counterexample runs
-cex_lr = 0.1  # step size of the counterexample runs
+n_instances = 2000  # > 0: random instances on which the identities are checked
+n_curves = 60  # > 0: instances drawn as curves against the threshold
+n_gamma = 60  # > 1: thresholds per curve, log-spaced up to the largest component norm
+cex_steps = 300  # > 0: steps of the counterexample runs
+cex_lr = 0.1  # > 0: step size of the counterexample runs
 cex_x0 = 3.0  # initial point of the counterexample runs
 
 # %%

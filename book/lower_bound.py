@@ -59,16 +59,16 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0, 31600.0, 100000.0]
-eps = 0.1  # target gradient magnitude
-delta = 1.0  # initial gap of f_B
-L1 = 1.0  # f_A and f_B are (1, L1)-smooth, so L0 is 1
-h_min = 2e-5  # smallest fixed step of the grid
-h_max = 3.0  # largest fixed step of the grid
-n_h = 220  # log-spaced steps in the grid
-max_steps = 200000  # runs not done by then count as at least max_steps
-flat_slope = 0.1  # clipped GD's cost counts as bounded if its log-log exponent in M is below this in size ...
-max_spread = 2.0  # ... and its largest count over the grid is less than this times its smallest
+M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0, 31600.0, 100000.0]  # > 0: initial gradients M
+eps = 0.1  # > 0: target gradient magnitude
+delta = 1.0  # > 0: initial gap of f_B
+L1 = 1.0  # > 0: f_A and f_B are (1, L1)-smooth, so L0 is 1
+h_min = 2e-5  # > 0: smallest fixed step of the grid
+h_max = 3.0  # > 0: largest fixed step of the grid
+n_h = 220  # > 1: log-spaced steps in the grid
+max_steps = 200000  # > 0: runs not done by then count as at least max_steps
+flat_slope = 0.1  # > 0: clipped GD's cost is bounded if its log-log exponent in M is below this in size ...
+max_spread = 2.0  # > 1: ... and its largest count over the grid is less than this times its smallest
 
 # %%
 import matplotlib.pyplot as plt

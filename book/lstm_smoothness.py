@@ -48,10 +48,10 @@ device = "auto"
 seed = 0  # seeds the page's bootstrap (the runs keep the preset's seed, the authors' 1111)
 data_dir = None
 results_dir = "results"
-n_boot = 2000  # bootstrap resamples per interval
-level = 0.95  # confidence level of the intervals
-min_lower = 0.5  # claim needs the lower end of the interval of rho in (a) above this
-min_gap = 0.2  # claim needs rho in (a) to exceed rho in (b) and in (c) by at least this
+n_boot = 2000  # > 0: bootstrap resamples per interval
+level = 0.95  # in (0, 1): confidence level of the intervals
+min_lower = 0.5  # in (-1, 1): claim needs the lower end of the interval of rho in (a) above this
+min_gap = 0.2  # in [0, 2): claim needs rho in (a) to exceed rho in (b) and in (c) by at least this
 
 # %%
 import matplotlib.pyplot as plt

@@ -38,9 +38,9 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-n_grid = 200001  # grid points per function
-x_max = 20.0  # grid spans [-x_max, x_max] (e^x: [-x_max, x_max / 4], to stay in float range)
-L1 = 1.0  # the L1 used for the polynomial certificates
+n_grid = 200001  # > 1: grid points per function
+x_max = 20.0  # > 0: grid spans [-x_max, x_max] (e^x: [-x_max, x_max / 4], to stay in float range)
+L1 = 1.0  # > 0: the L1 used for the polynomial certificates
 
 # %%
 import matplotlib.pyplot as plt

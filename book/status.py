@@ -26,6 +26,7 @@ results_dir = "results"
 
 # %%
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -47,7 +48,17 @@ for pkg, version in status.get("versions", {}).items():
 
 # %%
 rows = [e for e in status["pages"] if e.get("page") != "status"]
+
+
+def seconds(e):
+    """The page's time, or None: a failed or interrupted page records none (older records: NaN)."""
+    s = e.get("seconds")
+    return s if isinstance(s, (int, float)) and math.isfinite(s) else None
+
+
 print(f"{'page':<28}{'profile':<9}{'seconds':>9}  ok")
 for e in rows:
-    print(f"{e['page']:<28}{e['profile']:<9}{e['seconds']:>9.1f}  {e['ok']}")
-print(f"{'total':<37}{sum(e['seconds'] for e in rows if e['ok']):>9.1f}")
+    s = seconds(e)
+    state = "interrupted" if e.get("interrupted") else e.get("ok")
+    print(f"{e.get('page', '?'):<28}{e.get('profile', '?'):<9}{'-' if s is None else f'{s:.1f}':>9}  {state}")
+print(f"{'total':<37}{sum(seconds(e) or 0.0 for e in rows if e.get('ok')):>9.1f}")

@@ -55,20 +55,20 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-M_grid = [10.0, 31.6, 100.0, 178.0, 316.0, 562.0, 1000.0, 3160.0]
-eps = 0.1  # target gradient norm
-tau = 0.5  # noise radius
-dim = 4  # dimension d of the objective
-runs = 256  # independent runs per method and M
-T = 20000  # horizon: enters both step sizes through 1/sqrt(T)
-n_starts = 4  # starts x0 * k / n_starts for k from 1 to n_starts
-L1 = 1.0  # f_A's L1 (its L0 is 1)
-T_long = 1000000  # a longer horizon for the readings stress test (smaller eta)
-M_long = 100000.0  # initial gradient of the stress test
-steps_long = 4500  # iterations simulated out of the T_long of the stress test
-runs_long = 64  # runs per start in the stress test
-flat_slope = 0.1  # a log-log slope of T_eps in M below this in size counts as flat ...
-growing_slope = 0.5  # ... and one above this as growing
+M_grid = [10.0, 31.6, 100.0, 178.0, 316.0, 562.0, 1000.0, 3160.0]  # > 0: initial gradient norms M
+eps = 0.1  # > 0: target gradient norm
+tau = 0.5  # > 0: noise radius
+dim = 4  # > 0: dimension d of the objective
+runs = 256  # > 0: independent runs per method and M
+T = 20000  # > 0: horizon: enters both step sizes through 1/sqrt(T)
+n_starts = 4  # > 0: starts x0 * k / n_starts for k from 1 to n_starts
+L1 = 1.0  # > 0: f_A's L1 (its L0 is 1)
+T_long = 1000000  # > 0: a longer horizon for the readings stress test (smaller eta)
+M_long = 100000.0  # > 0: initial gradient of the stress test
+steps_long = 4500  # > 0: iterations simulated out of the T_long of the stress test
+runs_long = 64  # > 0: runs per start in the stress test
+flat_slope = 0.1  # > 0: a log-log slope of T_eps in M below this in size counts as flat ...
+growing_slope = 0.5  # > 0: ... and one above this as growing
 
 # %%
 import matplotlib.pyplot as plt

@@ -38,9 +38,9 @@ device = "auto"
 seed = 0
 data_dir = None
 results_dir = "results"
-smooth_window = 20  # steps in the running mean of the plotted training losses
-tail = 0.1  # fraction of the last steps averaged into the final training loss
-acc_tol = 0.02  # largest accuracy deficit of clipped SGD against momentum that counts as a match
+smooth_window = 20  # > 0: steps in the running mean of the plotted training losses
+tail = 0.1  # in (0, 1]: fraction of the last steps averaged into the final training loss
+acc_tol = 0.02  # in [0, 1): largest accuracy deficit of clipped SGD against momentum that counts as a match
 
 # %%
 import matplotlib.pyplot as plt

@@ -1,10 +1,15 @@
 """The book runner: page discovery, parameter resolution and its error messages."""
 
+import json
+import math
 import subprocess
 import sys
 
+import nbformat
+import papermill
 import pytest
 import yaml
+from papermill.exceptions import PapermillExecutionError
 
 from clipcore import book
 
@@ -22,7 +27,7 @@ def test_every_toc_page_exists():
 def test_page_declares_common_parameters(page):
     declared = book.declared_parameters(page)
     assert set(book.COMMON_PARAMETERS) <= set(declared)
-    assert declared["profile"].strip("'\"") == "ci", "page defaults are the ci profile's values"
+    assert declared["profile"].default == "ci", "page defaults are the ci profile's values"
 
 
 @pytest.mark.parametrize("profile", book.PROFILES)
@@ -84,3 +89,358 @@ def test_clipcore_main_dispatches():
     assert r.returncode == 2 and "nope" in r.stderr
     r = subprocess.run([sys.executable, "-m", "clipcore", "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+# --- strict page parameters -------------------------------------------------------------------
+
+
+def _page(name):
+    return next(p for p in PAGES if p.name == name)
+
+
+def _resolve(page, overrides=None, common=None, params=None, profile="smoke"):
+    params = book.load_params() if params is None else params
+    return book.resolve_parameters(_page(page), profile, params, common or {}, overrides or {})
+
+
+@pytest.mark.parametrize(
+    "page, key, value, message",
+    [
+        (
+            "relaxed_smoothness",
+            "n_grid",
+            "abc",
+            r"^-p n_grid: 'abc' is not an int \(page relaxed_smoothness declares n_grid = 200001\)$",
+        ),
+        ("relaxed_smoothness", "n_grid", True, r"^-p n_grid: True is not an int"),
+        ("relaxed_smoothness", "n_grid", 2.0, r"^-p n_grid: 2.0 is not an int"),
+        ("relaxed_smoothness", "n_grid", -5, r"^-p n_grid: -5 must be > 1$"),
+        ("relaxed_smoothness", "x_max", "1e1", r"^-p x_max: '1e1' is not a number"),
+        ("relaxed_smoothness", "x_max", float("nan"), r"^-p x_max: nan is not a number"),
+        ("relaxed_smoothness", "device", 3, r"^-p device: 3 is not a string"),
+        ("relaxed_smoothness", "seed", -1, r"^-p seed: -1 must be in \[0, 2\*\*63\)$"),
+        ("relaxed_smoothness", "seed", 2**63, r"^-p seed: 9223372036854775808 must be in \[0, 2\*\*63\)$"),
+        (
+            "clipped_vs_gd",
+            "M_grid",
+            [],
+            r"^-p M_grid: \[\] must not be empty \(page clipped_vs_gd declares M_grid = \[",
+        ),
+        ("clipped_vs_gd", "M_grid", 10.0, r"^-p M_grid: 10.0 is not a list"),
+        ("clipped_vs_gd", "M_grid", [10, "a"], r"^-p M_grid: element 1: 'a' is not a number"),
+        ("clipped_vs_gd", "M_grid", [10, -1], r"^-p M_grid: element 1: -1.0 must be > 0$"),
+        ("lstm_smoothness", "level", 1, r"^-p level: 1.0 must be in \(0, 1\)$"),
+        ("incremental_methods", "batch_sizes", [1, 2.5], r"^-p batch_sizes: element 1: 2.5 is not an int"),
+        ("training_curves", "tail", 0, r"^-p tail: 0.0 must be in \(0, 1\]$"),
+    ],
+)
+def test_bad_override_is_named_with_its_flag(page, key, value, message):
+    with pytest.raises(book.BookError, match=message):
+        _resolve(page, {key: value})
+
+
+def test_good_overrides_are_injected_with_the_declared_type():
+    values = _resolve("relaxed_smoothness", {"n_grid": 2001, "x_max": 10})
+    assert values["n_grid"] == 2001 and values["x_max"] == 10.0 and isinstance(values["x_max"], float)
+    values = _resolve("clipped_vs_gd", {"M_grid": [10, 100.0]})
+    assert values["M_grid"] == [10.0, 100.0] and all(isinstance(m, float) for m in values["M_grid"])
+    # a None default takes anything (data_dir: None or a path)
+    assert _resolve("relaxed_smoothness", {"data_dir": "/data"})["data_dir"] == "/data"
+    assert _resolve("relaxed_smoothness", {"data_dir": None})["data_dir"] is None
+
+
+def test_flags_and_params_file_values_are_checked_and_named():
+    with pytest.raises(book.BookError, match=r"^--device: 3 is not a string"):
+        _resolve("relaxed_smoothness", common={"device": 3})
+    with pytest.raises(
+        book.BookError, match=r"^book/params.yml\[smoke\]\[relaxed_smoothness\] n_grid: -5 must be > 1$"
+    ):
+        book.check_params_file({"smoke": {"relaxed_smoothness": {"n_grid": -5}}})
+    with pytest.raises(book.BookError, match=r"^book/params.yml\[common\] seed: 'x' is not an int"):
+        book.check_params_file({"common": {"seed": "x"}})
+    with pytest.raises(
+        book.BookError, match=r"^book/params.yml\[paper\]\[lower_bound\] n_h: 2000.0 is not an int"
+    ):
+        book.check_params_file({"paper": {"lower_bound": {"n_h": 2e3}}})
+    with pytest.raises(book.BookError, match=r"^-p profile: the profile is set with --profile"):
+        _resolve("relaxed_smoothness", {"profile": "paper"})
+
+
+def test_unknown_parameter_names_its_origin():
+    with pytest.raises(book.BookError, match=r"^book/params.yml\[ci\]\[relaxed_smoothness\] n_gird: unknown"):
+        book.check_params_file({"ci": {"relaxed_smoothness": {"n_gird": 3}}})
+
+
+def _params_file(tmp_path, text):
+    (tmp_path / "book").mkdir(exist_ok=True)
+    (tmp_path / "book" / "params.yml").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "smoke:\n  relaxed_smoothness: {n_grid: 2001\nci: {}\n",
+            r"^book/params.yml: not valid YAML \(line 3: ",
+        ),
+        ("smoke: {}\nsmoke: {}\n", r"^book/params.yml: not valid YAML \(line 2: duplicate key 'smoke'\)$"),
+        ("", r"^book/params.yml is empty$"),
+        ("# nothing but a comment\n", r"^book/params.yml is empty$"),
+        ("[1, 2]\n", r"^book/params.yml: expected a mapping of profiles"),
+        (
+            "smoke:\n  relaxed_smoothness: 3\n",
+            r"^book/params.yml\[smoke\]\[relaxed_smoothness\]: expected a mapping",
+        ),
+        ("smokey: {}\n", r"unknown profile.*smokey"),
+    ],
+)
+def test_malformed_params_file_is_one_line_naming_it(tmp_path, text, message):
+    with pytest.raises(book.BookError, match=message) as err:
+        book.load_params(_params_file(tmp_path, text))
+    assert "\n" not in str(err.value)
+
+
+def test_params_file_is_yaml_1_2(tmp_path):
+    params = book.load_params(_params_file(tmp_path, "smoke:\n  clipped_vs_normalized: {eps: 1e-3}\n"))
+    assert params["smoke"]["clipped_vs_normalized"]["eps"] == 0.001
+
+
+@pytest.mark.parametrize(
+    "comment, text, inside, outside",
+    [
+        ("> 1: grid points", "> 1", [2, 1.5], [1, -5]),
+        ("> 0", "> 0", [1e-9], [0, -1]),
+        ("< 1: x", "< 1", [0.5, -3], [1, 2]),
+        ("in (0, 1): level", "in (0, 1)", [0.5], [0, 1]),
+        ("in [0, 1]: p", "in [0, 1]", [0, 1], [-0.1, 1.1]),
+        ("in (0, 1]", "in (0, 1]", [1], [0]),
+        ("in [0, inf): slack", ">= 0", [0, 1e300], [-1e-9]),
+        ("in (-inf, 2]", "<= 2", [2, -1e300], [2.5]),
+    ],
+)
+def test_range_convention(comment, text, inside, outside):
+    rng = book.parse_range(comment)
+    assert str(rng) == text
+    assert all(x in rng for x in inside) and not any(x in rng for x in outside)
+
+
+@pytest.mark.parametrize("comment", ["grid points", "... and more", "in units of sigma", ""])
+def test_plain_comment_has_no_range(comment):
+    assert book.parse_range(comment) is None
+
+
+@pytest.mark.parametrize("comment", [">= 2: x", "> two: x", "in (0, 1: x", "in (1, 0)", "> 0 grid points"])
+def test_malformed_range_is_an_error(comment):
+    with pytest.raises(ValueError):
+        book.parse_range(comment)
+
+
+def _write_page(tmp_path, cell: str) -> book.Page:
+    src = tmp_path / "demo.py"
+    src.write_text(
+        '# %% tags=["parameters"]\nprofile = "ci"\ndevice = "auto"\nseed = 0\ndata_dir = None\n'
+        f'results_dir = "results"\n{cell}\n\n# %%\nprint(1)\n'
+    )
+    return book.Page("demo", src)
+
+
+def test_page_range_annotations_are_checked(tmp_path):
+    page = _write_page(tmp_path, "n = 5  # > 1: count\nlevels = [0.5, 0.9]  # in (0, 1): levels")
+    declared = book.declared_parameters(page)
+    assert str(declared["n"].range) == "> 1" and declared["n"].default == 5
+    with pytest.raises(book.BookError, match=r"^-p levels: element 0: 1.0 must be in \(0, 1\)$"):
+        book.resolve_parameters(page, "smoke", {}, {}, {"levels": [1]})
+    # a '>=' makes papermill drop the line (a second '='), so the runner refuses it
+    with pytest.raises(book.BookError, match=r"papermill does not see the parameter\(s\) \['m'\]"):
+        book.declared_parameters(_write_page(tmp_path, "m = 5  # >= 2: count"))
+    with pytest.raises(book.BookError, match=r"declares m = 1: .*must be > 1"):
+        book.declared_parameters(_write_page(tmp_path, "m = 1  # > 1: count"))
+    with pytest.raises(book.BookError, match=r"declares m = 'x': a range needs a numeric default"):
+        book.declared_parameters(_write_page(tmp_path, "m = 'x'  # > 1: count"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_defaults_are_literals_within_their_ranges(page):
+    declared = book.declared_parameters(page)  # raises on a default outside its range
+    for p in declared.values():
+        if p.range is not None:
+            values = p.default if isinstance(p.default, list) else [p.default]
+            assert all(v in p.range for v in values), p
+
+
+def _cli_error(*args):
+    r = _cli(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    return lines[0]
+
+
+def test_cli_bad_values_are_one_line_errors():
+    line = _cli_error("--profile", "smoke", "--page", "relaxed_smoothness", "-p", "n_grid", "abc", "--list")
+    assert line == "error: -p n_grid: 'abc' is not an int (page relaxed_smoothness declares n_grid = 200001)"
+    line = _cli_error("--page", "clipped_vs_gd", "-p", "M_grid", "[]", "--list")
+    assert line.startswith("error: -p M_grid: [] must not be empty")
+    line = _cli_error("--page", "clipped_vs_gd", "-p", "M_grid", "[1,", "--list")
+    assert "-p M_grid" in line and "not valid YAML" in line
+    line = _cli_error("--page", "relaxed_smoothness", "-p", "n_grid", "3", "-p", "n_grid", "4", "--list")
+    assert line == "error: -p n_grid: given twice"
+
+
+@pytest.mark.parametrize("seed", ["-1", "abc", "1.5", "true", str(2**63)])
+def test_cli_seed_must_be_an_int_in_range(seed):
+    line = _cli_error("--page", "relaxed_smoothness", "--seed", seed, "--list")
+    assert line == f"error: --seed: {seed!r} is not an int in [0, 2**63)"
+
+
+def test_cli_values_are_yaml_1_2():
+    r = _cli(
+        "--profile", "smoke", "--page", "clipped_vs_normalized", "-p", "eps", "1e-3", "--seed", "7", "--list"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "'eps': 0.001" in r.stdout and "'seed': 7" in r.stdout
+
+
+# --- the table of contents ----------------------------------------------------------------------
+
+
+def _toc_root(tmp_path, *files):
+    (tmp_path / "book").mkdir(exist_ok=True)
+    chapters = "".join(f"  - file: {f}\n" for f in files)
+    (tmp_path / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n{chapters}")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    return tmp_path
+
+
+def test_toc_entry_without_source_is_named(tmp_path):
+    root = _toc_root(tmp_path, "book/ghost")
+    with pytest.raises(book.BookError, match=r"^_toc.yml: page 'book/ghost' has no source"):
+        book.executable_pages(root)
+    # an executed notebook left by an earlier run is not a source either
+    (root / "book" / "ghost.ipynb").write_text('{"cells": [], "metadata": {"papermill": {}}, "nbformat": 4}')
+    with pytest.raises(book.BookError, match=r"book/ghost.ipynb is an executed notebook"):
+        book.executable_pages(root)
+
+
+def test_toc_accepts_static_pages_and_suffixes(tmp_path):
+    root = _toc_root(tmp_path, "book/notes.md", "book/ref", "book/nb", "book/run.py")
+    (root / "book" / "notes.md").write_text("# Notes\n")
+    (root / "book" / "ref.rst").write_text("Ref\n===\n")
+    (root / "book" / "nb.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4}')
+    (root / "book" / "run.py").write_text("# %%\n")
+    assert [p.name for p in book.executable_pages(root)] == ["run"]
+
+
+def test_malformed_toc_is_named(tmp_path):
+    (tmp_path / "_toc.yml").write_text("root: [\n")
+    with pytest.raises(book.BookError, match=r"^_toc.yml: not valid YAML \(line 2: "):
+        book.executable_pages(tmp_path)
+
+
+# --- interrupted and failed pages ---------------------------------------------------------------
+
+
+def _strict_json(path):
+    def reject(constant):
+        raise ValueError(f"{path.name} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=reject)
+
+
+@pytest.fixture
+def book_dir(tmp_path, monkeypatch):
+    """An output directory holding a good notebook of relaxed_smoothness from an earlier run."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # main() pops it; restore it afterwards
+    good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("the good one")])
+    nbformat.write(good, tmp_path / "relaxed_smoothness.ipynb")
+    return tmp_path
+
+
+def _run_main(book_dir, *pages):
+    argv = ["--profile", "smoke", "--output-dir", str(book_dir), "--results-dir", str(book_dir / "r")]
+    try:
+        return book.main([*argv, *(a for p in pages for a in ("--page", p))])
+    except KeyboardInterrupt:
+        return "KeyboardInterrupt escaped main()"
+
+
+def test_interrupted_page_keeps_the_previous_notebook(book_dir, monkeypatch):
+    calls = []
+
+    def interrupted(input_path, output_path, **kw):
+        calls.append(output_path)
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("partial")]), output_path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    good = (book_dir / "relaxed_smoothness.ipynb").read_text()
+    assert _run_main(book_dir, "relaxed_smoothness", "growth_lemma") == 130
+    assert len(calls) == 1, "the run stops at the interruption"
+    assert (book_dir / "relaxed_smoothness.ipynb").read_text() == good
+    assert sorted(p.name for p in book_dir.iterdir()) == ["_status.json", "relaxed_smoothness.ipynb"]
+    assert not list(book.ROOT.joinpath("book").glob(".relaxed_smoothness.in.*"))
+    (entry,) = _strict_json(book_dir / "_status.json")["pages"]
+    assert entry == {
+        "page": "relaxed_smoothness",
+        "seconds": None,
+        "ok": False,
+        "profile": "smoke",
+        "interrupted": True,
+    }
+
+
+def test_other_exception_keeps_the_previous_notebook(book_dir, monkeypatch):
+    def crashed(input_path, output_path, **kw):
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("partial")]), output_path)
+        raise RuntimeError("kernel died")
+
+    monkeypatch.setattr(papermill, "execute_notebook", crashed)
+    good = (book_dir / "relaxed_smoothness.ipynb").read_text()
+    assert _run_main(book_dir, "relaxed_smoothness") == 1
+    assert (book_dir / "relaxed_smoothness.ipynb").read_text() == good
+    assert not (book_dir / ".relaxed_smoothness.out.ipynb").exists()
+    (entry,) = _strict_json(book_dir / "_status.json")["pages"]
+    assert entry["ok"] is False and entry["seconds"] is None and "interrupted" not in entry
+
+
+def test_failed_cell_keeps_the_notebook_with_the_error(book_dir, monkeypatch):
+    def failed(input_path, output_path, **kw):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
+        nbformat.write(nb, output_path)
+        raise PapermillExecutionError(0, 1, "1 / 0", "ZeroDivisionError", "division by zero", [])
+
+    monkeypatch.setattr(papermill, "execute_notebook", failed)
+    assert _run_main(book_dir, "relaxed_smoothness", "growth_lemma") == 1
+    assert "1 / 0" in (book_dir / "relaxed_smoothness.ipynb").read_text(), "the failed notebook is kept"
+    assert not (book_dir / ".relaxed_smoothness.out.ipynb").exists()
+    status = _strict_json(book_dir / "_status.json")
+    assert [(e["page"], e["ok"], e["seconds"]) for e in status["pages"]] == [
+        ("relaxed_smoothness", False, None),
+        ("growth_lemma", False, None),
+    ]
+
+
+def test_status_file_is_strict_json_even_after_an_old_nan(tmp_path):
+    path = tmp_path / "_status.json"
+    path.write_text('{"pages": [{"page": "old", "seconds": NaN, "ok": false, "profile": "ci"}]}')
+    book.write_status([{"page": "new", "seconds": 1.5, "ok": True, "profile": "ci"}], "ci", path)
+    assert [e["seconds"] for e in _strict_json(path)["pages"]] == [None, 1.5]
+
+
+def test_status_page_reads_failed_and_interrupted_entries(capsys):
+    import jupytext
+
+    nb = jupytext.read(book.ROOT / "book" / "status.py")
+    (table,) = [c.source for c in nb.cells if c.cell_type == "code" and "rows =" in c.source]
+    status = {
+        "pages": [
+            {"page": "a", "seconds": 2.0, "ok": True, "profile": "ci"},
+            {"page": "b", "seconds": None, "ok": False, "profile": "ci"},
+            {"page": "c", "seconds": None, "ok": False, "profile": "ci", "interrupted": True},
+            {"page": "d", "seconds": float("nan"), "ok": False, "profile": "ci"},
+        ]
+    }
+    exec(table, {"status": status, "math": math})
+    out = capsys.readouterr().out
+    assert "interrupted" in out and out.strip().endswith("2.0")

@@ -30,10 +30,33 @@ def holds_cifar10(data_dir: str | Path) -> bool:
     return (path / CIFAR10_DIRNAME).is_dir() or any((path / f).exists() for f in CIFAR10_FILES)
 
 
+# What the CIFAR-10 batches hold: dicts, lists, bytes, str and ints (plain pickle opcodes) and
+# uint8 NumPy arrays, which unpickle through exactly these globals. Nothing else is admitted,
+# so a planted batch file cannot make the loader run code.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that resolves only :data:`_ALLOWED_GLOBALS`."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not part of the CIFAR-10 format")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="bytes")
+            obj = _BatchUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
         raise ValueError(f"CIFAR-10 file {str(path)!r} is not a valid pickle: {err}") from None
     if not isinstance(obj, dict):

@@ -52,24 +52,32 @@ def load_digits_images(n_test: int = 297) -> ImageData:
 
 
 def load_image_data(data_dir: str | Path | None = None) -> ImageData:
-    """CIFAR-10 if ``data_dir`` holds it, else the Fashion-MNIST stand-in.
+    """CIFAR-10 or Fashion-MNIST from ``data_dir``; without one, the installed Fashion-MNIST
+    stand-in.
 
-    Order: CIFAR-10 in ``data_dir`` (the ``cifar-10-batches-py`` directory itself or its
-    parent; a partial or corrupt one is an error, not silently replaced), then Fashion-MNIST
-    idx files in ``data_dir`` or ``data_dir/fashion-mnist``, then the system directory
-    ``/usr/share/datasets/fashion-mnist``. Raises ``FileNotFoundError`` saying how to
-    provide data when none is found.
+    With ``data_dir``: CIFAR-10 there (the ``cifar-10-batches-py`` directory itself or its
+    parent; a partial or corrupt one is an error, not silently replaced), else Fashion-MNIST
+    idx files in ``data_dir`` or ``data_dir/fashion-mnist``; a directory that does not exist
+    or holds neither is a ``FileNotFoundError`` naming it -- never a silent fall-back to the
+    stand-in. Without ``data_dir``: the system directory ``/usr/share/datasets/fashion-mnist``.
+    One directory may hold PTB's text files and CIFAR-10 side by side.
     """
-    tried = []
     if data_dir is not None:
         path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"Invalid data_dir: {str(path)!r} does not exist. " + IMAGES_HOWTO)
         if holds_cifar10(path):
             return load_cifar10(path)
         for candidate in (path, path / "fashion-mnist"):
             if holds_fashion_mnist(candidate):
                 return load_fashion_mnist(candidate)
-        tried.append(f"{str(path)!r} (no {CIFAR10_DIRNAME} and no Fashion-MNIST idx files)")
+        raise FileNotFoundError(
+            f"Invalid data_dir: {str(path)!r} holds neither {CIFAR10_DIRNAME} nor the Fashion-MNIST "
+            "idx files. " + IMAGES_HOWTO
+        )
     if holds_fashion_mnist(image_data.FASHION_MNIST_DIR):
         return load_fashion_mnist(image_data.FASHION_MNIST_DIR)
-    tried.append(f"{str(image_data.FASHION_MNIST_DIR)!r} (no Fashion-MNIST idx files)")
-    raise FileNotFoundError("No image data found; looked in " + "; ".join(tried) + ". " + IMAGES_HOWTO)
+    raise FileNotFoundError(
+        f"No image data found: {str(image_data.FASHION_MNIST_DIR)!r} holds no Fashion-MNIST idx files "
+        "and no data_dir was given. " + IMAGES_HOWTO
+    )

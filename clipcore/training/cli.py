@@ -13,6 +13,7 @@ import sys
 import time
 
 from ..profiles import DEFAULT_PROFILE, PROFILES
+from ..yaml12 import parse_value
 from .config import TrainConfig
 from .loop import train
 from .presets import EXPERIMENTS, SCALES, preset
@@ -50,9 +51,8 @@ _STRING_KEYS = ("name", "device", "data_dir", "optimizer", "dataset", "amp_dtype
 
 
 def _parse_overrides(extra: list[str]) -> dict:
-    """``--key value`` / ``--key=value`` pairs; values parsed with YAML (``null``, lists...)."""
-    import yaml
-
+    """``--key value`` / ``--key=value`` pairs; values read as YAML 1.2 (``null``, ``1e-3``,
+    lists...; :mod:`clipcore.yaml12`)."""
     keys = set(TrainConfig.keys())
     out, i = {}, 0
     while i < len(extra):
@@ -71,10 +71,7 @@ def _parse_overrides(extra: list[str]) -> dict:
             value = extra[i + 1]
             i += 1
         i += 1
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            out[key] = value
+        out[key] = parse_value(value, what=f"--{key}")
         # String keys keep their text (a run named 1e3 stays "1e3"); null still means None.
         if key in _STRING_KEYS and out[key] is not None and not isinstance(out[key], str):
             out[key] = value
@@ -113,6 +110,11 @@ def main(argv=None) -> int:
     store = RunStore(args.results_dir)
     for cfg in configs:
         t = time.time()
-        run = train(cfg, store, force=args.force, progress=not args.no_progress)
+        try:
+            run = train(cfg, store, force=args.force, progress=not args.no_progress)
+        except (ValueError, FileNotFoundError) as exc:
+            # Bad input found while running (data directory, a locked or damaged run): one line.
+            print(f"python -m clipcore train: error: {exc}", file=sys.stderr)
+            return 2
         print(f"{cfg.experiment}/{cfg.name}: {run.path}  ({time.time() - t:.1f} s)")
     return 0

@@ -75,7 +75,7 @@ class TrainConfig:
     max_steps: int | None = _f(None, "stop after this many optimiser steps (null: after epochs)", "pos_int?")
     batch_size: int = _f(32, "training batch size", "pos_int")
     eval_batch_size: int = _f(10, "evaluation batch size", "pos_int")
-    seed: int = _f(0, "seed of every random number generator", "nonneg_int")
+    seed: int = _f(0, "seed of every random number generator, in [0, 2**63)", "seed")
     device: str = _f("auto", "auto (CUDA when present, else CPU) | cpu | cuda | cuda:N", "device")
     amp: bool = _f(False, "automatic mixed precision (CUDA only)", "bool")
     amp_dtype: str = _f(
@@ -197,6 +197,11 @@ def _coerce(name: str, kind: str, v):
         return _NUMBER_CHECKS[kind](name, v)
     if kind in ("pos_int", "nonneg_int"):
         return check_int(name, v, 1 if kind == "pos_int" else 0)
+    if kind == "seed":
+        v = check_int(name, v, 0)
+        if v >= 2**63:  # torch.manual_seed takes a signed 64-bit seed
+            raise invalid(name, v, "must be below 2**63")
+        return v
     if kind == "bptt":
         return check_int(name, v, 2)
     if kind == "depth":

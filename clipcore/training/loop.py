@@ -216,7 +216,14 @@ def _probe_rows(task, cfg: TrainConfig, probe_data, before, step: int, epoch: in
 
 
 def _rng_state(device: torch.device) -> dict:
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state as tensors and plain Python values, so the checkpoint loads
+    with ``weights_only=True`` (NumPy's key array becomes a list)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    st = {
+        "python": random.getstate(),
+        "numpy": [name, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss)],
+        "torch": torch.get_rng_state(),
+    }
     if device.type == "cuda":
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -224,7 +231,8 @@ def _rng_state(device: torch.device) -> dict:
 
 def _set_rng_state(st: dict) -> None:
     random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    name, keys, pos, has_gauss, gauss = st["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(st["torch"])
     if "cuda" in st:
         torch.cuda.set_rng_state_all(st["cuda"])
@@ -251,16 +259,20 @@ def train(config: TrainConfig | dict, store, force: bool = False, progress: bool
 
     device = resolve_device(cfg.device)
     amp = _Amp(cfg, device)
-    writer = store.start(cfg.experiment, identity, force=force, device=str(device))
+    # Data and model first: a failed data load leaves nothing in the store.
+    seed_everything(cfg.seed)
+    task = make_task(cfg, device)
+    try:
+        writer = store.start(cfg.experiment, identity, force=force, device=str(device))
+    except FileExistsError:  # another process finished it since the load above
+        return store.load(cfg.experiment, identity)
     # How the run was made (device string, checkpoint cadence): recorded, not identifying.
     writer.meta["housekeeping"] = {k: v for k, v in config.to_dict().items() if k not in identity}
     with writer:  # on an exception: flush the rows, record the time spent, stay unfinished
-        return _train_run(cfg, identity, store, writer, device, amp, progress)
+        return _train_run(cfg, task, identity, store, writer, device, amp, progress)
 
 
-def _train_run(cfg: TrainConfig, identity: dict, store, writer, device, amp: "_Amp", progress: bool):
-    seed_everything(cfg.seed)
-    task = make_task(cfg, device)
+def _train_run(cfg: TrainConfig, task, identity: dict, store, writer, device, amp: "_Amp", progress: bool):
     writer.meta["dataset"] = task.dataset_name
     writer.meta["n_parameters"] = count_parameters(task.model)
     model = task.model

@@ -13,12 +13,27 @@ and a run counts as done only once ``meta.json`` says ``"finished": true``:
   ``force=True``, and refuses to overwrite a finished run unless forced.
 
 Tables are CSV with a ``step`` column first for ``metrics``; columns are the union of the
-keys logged, missing cells empty. A store is meant for one writer per run at a time.
+keys logged, missing cells empty.
+
+**One writer per run.** :meth:`RunStore.start` takes an exclusive ``fcntl.flock`` on
+``<experiment>/.<run-key>.lock`` (holding the writer's pid) and keeps it until the run
+finishes or the writer exits; a second writer of the same run gets :class:`RunLockedError`
+naming the run and the holder. The kernel drops the lock of a process that died, so a stale
+lock file is simply taken over.
+
+**Nothing lost, nothing trusted blindly.** :meth:`RunWriter.finish` records every table's row
+count and SHA-256 in ``meta.json``; :meth:`RunStore.load` verifies them, so a table cut or
+changed after the run finished is a :class:`CorruptRunError` naming the file, never served as
+finished. An unreadable ``meta.json`` is a :class:`CorruptRunError` too (never a silent
+restart that would delete the run); only ``force=True`` replaces such a run. Checkpoints hold
+tensors and plain Python values only and are read with ``torch.load(weights_only=True)``, so
+a planted ``checkpoint.pt`` cannot run code; an unreadable one is an error naming its path.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import hashlib
 import io
 import json
@@ -36,7 +51,31 @@ import numpy as np
 from .. import __version__
 from .tables import Table, atomic_write, read_table
 
-__all__ = ["config_hash", "run_key", "RunStore", "RunWriter", "Run"]
+__all__ = [
+    "config_hash",
+    "run_key",
+    "RunStore",
+    "RunWriter",
+    "Run",
+    "RunStoreError",
+    "RunLockedError",
+    "CorruptRunError",
+]
+
+
+class RunStoreError(ValueError):
+    """A run that cannot be read or written as asked; the message names the file or the run."""
+
+
+class RunLockedError(RunStoreError):
+    """Another process is writing this run."""
+
+
+class CorruptRunError(RunStoreError):
+    """A stored file of the run is unreadable or differs from what the run recorded."""
+
+
+_FORCE_HINT = "restore it, move the run directory aside, or retrain it with --force (force=True)"
 
 META = "meta.json"
 CHECKPOINT = "checkpoint.pt"
@@ -93,7 +132,7 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def _git_commit() -> str | None:
     """HEAD of the git checkout holding this package, or None (no git, no checkout, no commit)."""
-    src = Path(__file__).resolve().parent.parent
+    src = Path(__file__).resolve().parents[2]
     try:
         top = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=src, capture_output=True, text=True, timeout=10
@@ -121,12 +160,65 @@ def _versions() -> dict:
 
 
 def _read_meta(path: Path) -> dict | None:
-    try:
-        with open(path / META) as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
+    """The run's meta.json, None when there is none; unreadable is a :class:`CorruptRunError`."""
+    file = path / META
+    if not file.exists():
         return None
-    return meta if isinstance(meta, dict) else None
+    try:
+        with open(file) as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as err:
+        raise CorruptRunError(f"{file}: unreadable ({err}); {_FORCE_HINT}") from None
+    if not isinstance(meta, dict):
+        raise CorruptRunError(f"{file}: holds {type(meta).__name__}, not a JSON object; {_FORCE_HINT}")
+    return meta
+
+
+def _table_record(path: Path) -> dict:
+    """Row count and SHA-256 of a stored table, as :meth:`RunWriter.finish` records them."""
+    data = path.read_bytes()
+    return {"rows": max(data.count(b"\n") - 1, 0), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _verify_tables(path: Path, meta: dict) -> None:
+    """Every table recorded at finish is there, with its row count and checksum."""
+    for name, want in (meta.get("tables") or {}).items():
+        file = path / f"{name}.csv"
+        if not file.exists():
+            raise CorruptRunError(
+                f"{file}: missing (the run finished with {want['rows']} rows); {_FORCE_HINT}"
+            )
+        got = _table_record(file)
+        if got != want:
+            raise CorruptRunError(
+                f"{file}: {got['rows']} rows and a different checksum from the {want['rows']} rows "
+                f"recorded when the run finished (cut or changed since); {_FORCE_HINT}"
+            )
+
+
+class _RunLock:
+    """An exclusive ``flock`` on a lock file that holds the writer's pid."""
+
+    def __init__(self, path: Path, what: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise RunLockedError(
+                f"{what} is being written by process {holder} (lock {path}); wait for it to finish"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
 
 
 class Run:
@@ -152,17 +244,26 @@ class Run:
             raise ValueError(f"run {self.path.name!r} has no table {name!r} (has {self.tables})")
         return read_table(path)
 
-    def load_checkpoint(self, map_location=None, weights_only: bool = False):
-        """The run's last checkpoint, or None. Only load files this store wrote (pickle)."""
-        return _load_checkpoint(self.path / CHECKPOINT, map_location, weights_only)
+    def load_checkpoint(self, map_location=None):
+        """The run's last checkpoint, or None (read with ``weights_only=True``)."""
+        return _load_checkpoint(self.path / CHECKPOINT, map_location)
 
 
-def _load_checkpoint(path: Path, map_location, weights_only):
+def _load_checkpoint(path: Path, map_location):
     if not path.exists():
         return None
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location=map_location, weights_only=weights_only)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CorruptRunError(
+            f"{path}: not a readable checkpoint ({reason}); delete it to restart the run from its "
+            "first step, or retrain with --force"
+        ) from None
 
 
 class RunWriter:
@@ -175,9 +276,10 @@ class RunWriter:
     finished: only :meth:`finish` does.
     """
 
-    def __init__(self, path: Path, meta: dict, *, resumed: bool, flush_every: int = 200):
+    def __init__(self, path: Path, meta: dict, *, resumed: bool, flush_every: int = 200, lock=None):
         if not (isinstance(flush_every, int) and flush_every >= 1):
             raise ValueError(f"flush_every must be an int >= 1, got {flush_every!r}")
+        self._lock = lock  # the run's _RunLock, released when the writer finishes or exits
         self.path = Path(path)
         self.meta = meta
         self.resumed = resumed
@@ -246,9 +348,9 @@ class RunWriter:
         torch.save(obj, buf)
         atomic_write(self.path / CHECKPOINT, buf.getvalue())
 
-    def load_checkpoint(self, map_location=None, weights_only: bool = False):
+    def load_checkpoint(self, map_location=None):
         """The last saved checkpoint (e.g. after a resume), or None."""
-        return _load_checkpoint(self.path / CHECKPOINT, map_location, weights_only)
+        return _load_checkpoint(self.path / CHECKPOINT, map_location)
 
     # -- the end --------------------------------------------------------------------------
     def finish(self, wall_time: float | None = None) -> Run:
@@ -264,9 +366,17 @@ class RunWriter:
         self.meta["wall_time"] = float(wall_time)
         self.meta["finished"] = True
         self.meta["finish_time"] = _now()
+        # What load() verifies: a table cut or changed after this point is never served.
+        self.meta["tables"] = {p.stem: _table_record(p) for p in sorted(self.path.glob("*.csv"))}
         _write_json(self.path / META, self.meta)
         self._closed = True
+        self._release()
         return Run(self.path, dict(self.meta))
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self):
         return self
@@ -280,6 +390,7 @@ class RunWriter:
             )
             self._t0 = time.monotonic()
             _write_json(self.path / META, self.meta)
+        self._release()
         return False
 
 
@@ -301,13 +412,16 @@ class RunStore:
         return self.root / _check_name("experiment", experiment) / run_key(config)
 
     def load(self, experiment: str, config: dict) -> Run | None:
-        """The finished run of exactly this config, or None (absent, interrupted, corrupt)."""
+        """The finished run of exactly this config, its tables verified; None when it is
+        absent or unfinished. A run whose meta.json or tables are damaged is a
+        :class:`CorruptRunError` naming the file."""
         path = self.run_dir(experiment, config)
         meta = _read_meta(path)
         if meta is None or meta.get("finished") is not True:
             return None
         if meta.get("config_hash") != config_hash(config):
             return None
+        _verify_tables(path, meta)
         return Run(path, meta)
 
     def start(
@@ -318,27 +432,46 @@ class RunStore:
         - new run: a fresh directory with meta.json (``"finished": false``);
         - interrupted run: resumed (``writer.resumed``; its rows and checkpoint are there);
         - finished run: ``FileExistsError`` (use :meth:`load`), unless ``force``;
-        - ``force=True``: whatever was there is wiped first.
+        - ``force=True``: whatever was there is wiped first;
+        - a run another process is writing: :class:`RunLockedError`;
+        - a directory whose meta.json is missing or unreadable: :class:`CorruptRunError`
+          unless ``force`` (it may be a finished run: it is never deleted silently).
+
+        The writer holds the run's lock until it finishes or exits.
         """
         path = self.run_dir(experiment, config)
         h = config_hash(config)
-        meta = _read_meta(path) if path.exists() else None
+        lock = _RunLock(path.parent / f".{path.name}.lock", f"run {path.name!r} of {experiment!r}")
+        try:
+            return self._start(experiment, config, path, h, lock, force, device, flush_every)
+        except BaseException:
+            lock.release()
+            raise
+
+    def _start(self, experiment, config, path, h, lock, force, device, flush_every) -> RunWriter:
+        meta = None
+        if path.exists() and not force:
+            meta = _read_meta(path)
+            if meta is None and not any(path.iterdir()):
+                path.rmdir()  # an empty directory holds nothing to lose
+            elif meta is None:
+                raise CorruptRunError(
+                    f"{path / META}: missing, so the run in {path} cannot be trusted; {_FORCE_HINT}"
+                )
         if meta is not None and meta.get("config_hash") != h:
             raise ValueError(f"{path} holds a run with config hash {meta.get('config_hash')!r}, not {h!r}")
-        if meta is not None and meta.get("finished") is True and not force:
+        if meta is not None and meta.get("finished") is True:
             raise FileExistsError(
                 f"run {path.name!r} of {experiment!r} is already finished: "
                 "load it with RunStore.load, or pass force=True to redo it"
             )
-        if force or (path.exists() and meta is None):
-            # Forced, or a directory without a readable meta.json: nothing to resume.
+        if force:
             shutil.rmtree(path, ignore_errors=True)
-            meta = None
         if meta is not None:
             meta["resumes"] = int(meta.get("resumes", 0)) + 1
             meta["device"] = None if device is None else str(device)
             _write_json(path / META, meta)
-            return RunWriter(path, meta, resumed=True, flush_every=flush_every)
+            return RunWriter(path, meta, resumed=True, flush_every=flush_every, lock=lock)
         path.mkdir(parents=True, exist_ok=True)
         meta = {
             "experiment": experiment,
@@ -355,4 +488,4 @@ class RunStore:
             "resumes": 0,
         }
         _write_json(path / META, meta)
-        return RunWriter(path, meta, resumed=False, flush_every=flush_every)
+        return RunWriter(path, meta, resumed=False, flush_every=flush_every, lock=lock)

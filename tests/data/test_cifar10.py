@@ -113,3 +113,20 @@ def test_cifar_missing_and_malformed(tmp_path):
         pickle.dump({b"data": np.zeros((2, 3072), np.uint8)}, f)
     with pytest.raises(ValueError, match="labels"):
         load_cifar10(tmp_path / "d")
+
+
+def test_a_planted_batch_file_cannot_run_code(tmp_path):
+    import os
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    _write_fake_cifar(tmp_path)
+    root = tmp_path / "cifar-10-batches-py"
+    (root / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil(), b"labels": [0]}))
+    with pytest.raises(ValueError, match=r"data_batch_1.*not a valid pickle: global posix.system"):
+        load_cifar10(tmp_path)
+    assert not marker.exists()

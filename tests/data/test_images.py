@@ -18,12 +18,22 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def test_load_image_data_nothing_available(tmp_path, monkeypatch):
     monkeypatch.setattr(image_data, "FASHION_MNIST_DIR", tmp_path / "no-system-copy")
-    for arg in (None, tmp_path):
-        with pytest.raises(FileNotFoundError) as e:
-            load_image_data(arg)
-        msg = str(e.value)
-        assert "apt-get install dataset-fashion-mnist" in msg
-        assert "cifar-10-batches-py" in msg and "no-system-copy" in msg
+    with pytest.raises(FileNotFoundError) as e:
+        load_image_data(None)
+    msg = str(e.value)
+    assert "apt-get install dataset-fashion-mnist" in msg
+    assert "cifar-10-batches-py" in msg and "no-system-copy" in msg
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_a_data_dir_without_images_is_an_error_not_the_stand_in(tmp_path, exists):
+    # The system stand-in may well be installed: a given directory must still be used or refused.
+    bad = tmp_path / "my-cifar"
+    if exists:
+        bad.mkdir()
+        (bad / "ptb.train.txt").write_text("a b\n")
+    with pytest.raises(FileNotFoundError, match=rf"Invalid data_dir: '{bad}' (does not exist|holds neither)"):
+        load_image_data(bad)
 
 
 # --------------------------------------------------------------------------------------

@@ -84,3 +84,64 @@ def test_the_runs_the_cli_trains_are_the_runs_the_pages_load(tmp_path, capsys):
     assert r.run.load_checkpoint() is not None
     model, step = studies.checkpoint_model(r.run, r.config)
     assert step > 0 and step % preset("lstm_ptb", "clip_lr30", "smoke").checkpoint_every == 0
+
+
+def test_a_second_process_training_the_same_run_is_refused(tmp_path):
+    """Two processes, one run: the second refuses with a one-line error naming the run and the
+    holder, and the first writer's rows are untouched."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = preset("lstm_ptb", "clip_lr30", "smoke", device="cpu")
+    store = RunStore(tmp_path)
+    with store.start(cfg.experiment, cfg.identity()) as writer:  # this process writes the run
+        writer.log(1, loss=1.0)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "clipcore",
+                "train",
+                "lstm_ptb",
+                "--profile",
+                "smoke",
+                "--run",
+                "clip_lr30",
+            ]
+            + ["--device", "cpu", "--results-dir", str(tmp_path), "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m clipcore train: error: run 'clip_lr30-")
+    assert f"is being written by process {os.getpid()}" in lines[0]
+    assert [row["step"] for row in writer.rows()] == ["1"]
+
+
+def test_runtime_errors_are_one_line_with_status_2_and_leave_no_run_directory(tmp_path, capsys):
+    missing = tmp_path / "no-such-images"
+    argv = ["resnet_images", "--run", "clip_lr5", "--profile", "smoke", "--device", "cpu"]
+    argv += ["--dataset", "auto", "--data_dir", str(missing), "--results-dir", str(tmp_path / "r")]
+    assert main(argv + ["--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error: Invalid data_dir" in err[0] and str(missing) in err[0]
+    assert not list((tmp_path / "r").glob("*/*"))  # the failed load left no (empty) run directory
+
+
+def test_cli_values_are_yaml_1_2(capsys):
+    # 1e-3 is a number in YAML 1.2 (a string in PyYAML's YAML 1.1): the config accepts it.
+    assert main(["lstm_ptb", "--profile", "smoke", "--run", "clip_lr30", "--lr", "1e-3", "--help"]) == 0
+    from clipcore.training.cli import _parse_overrides
+
+    assert _parse_overrides(["--lr", "1e-3", "--seed", "7", "--name", "1e3"]) == {
+        "lr": 0.001,
+        "seed": 7,
+        "name": "1e3",
+    }
+    assert main(["lstm_ptb", "--estimators", "[fixed"]) == 2
+    assert "Invalid --estimators: '[fixed' is not valid YAML" in capsys.readouterr().err
+    assert main(["lstm_ptb", "--seed", str(2**64)]) == 2
+    assert "Invalid seed" in capsys.readouterr().err

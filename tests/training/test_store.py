@@ -13,7 +13,7 @@ import torch
 
 import clipcore
 from clipcore.training import store as store_module
-from clipcore.training.store import Run, RunStore, config_hash, run_key
+from clipcore.training.store import CorruptRunError, Run, RunLockedError, RunStore, config_hash, run_key
 
 CFG = {"name": "lstm lr=30/clip", "lr": 30.0, "clip": 0.25, "layers": [2, 512], "seed": 1111}
 
@@ -238,9 +238,8 @@ def test_finished_run_is_loaded_not_restarted_unless_forced(store):
 
 
 def test_force_wipes_an_interrupted_run(store):
-    w = store.start("wipe", CFG)
-    w.log(0, loss=1.0)
-    w.flush()
+    with store.start("wipe", CFG) as w:
+        w.log(0, loss=1.0)
     w = store.start("wipe", CFG, force=True)
     assert not w.resumed and w.last_step is None
 
@@ -260,14 +259,102 @@ def test_other_configs_are_other_runs(store):
         store.start("exp", CFG)
 
 
-def test_corrupt_meta_is_not_served_and_restarts(store):
-    w = store.start("corrupt", CFG)
-    w.log(0, loss=1.0)
-    w.flush()
-    (w.path / "meta.json").write_text("{not json")
-    assert store.load("corrupt", CFG) is None
-    w = store.start("corrupt", CFG)
+@pytest.mark.parametrize("finished", [False, True])
+def test_corrupt_meta_is_an_error_naming_it_and_nothing_is_deleted(store, finished):
+    with store.start("corrupt", CFG) as w:
+        w.log(0, loss=1.0)
+        if finished:
+            w.finish(wall_time=1.0)
+    meta = w.path / "meta.json"
+    meta.write_text(meta.read_text()[:40])  # truncated
+    with pytest.raises(CorruptRunError, match=r"meta\.json: unreadable.*--force"):
+        store.load("corrupt", CFG)
+    with pytest.raises(CorruptRunError, match=r"meta\.json: unreadable"):
+        store.start("corrupt", CFG)
+    assert (w.path / "metrics.csv").exists()  # nothing was thrown away
+    w = store.start("corrupt", CFG, force=True)  # only an explicit force replaces it
     assert not w.resumed and w.rows() == []
+
+
+def test_missing_meta_is_an_error_but_an_empty_directory_is_reused(store):
+    path = store.run_dir("gone", CFG)
+    path.mkdir(parents=True)
+    store.start("gone", CFG).__exit__(None, None, None)  # empty: nothing to lose
+    (path / "meta.json").unlink()
+    (path / "metrics.csv").write_text("step,loss\n0,1.0\n")
+    with pytest.raises(CorruptRunError, match="meta.json: missing"):
+        store.start("gone", CFG)
+
+
+def _finished(store, experiment, n=46):
+    with store.start(experiment, CFG) as w:
+        for i in range(n):
+            w.log(i, loss=float(i))
+            w.log_table("eval", step=i, loss=0.5)
+        return w.finish(wall_time=1.0)
+
+
+def test_finish_records_rows_and_checksums_and_load_verifies_them(store):
+    run = _finished(store, "sums")
+    assert run.meta["tables"]["metrics"]["rows"] == 46 and run.meta["tables"]["eval"]["rows"] == 46
+    assert store.load("sums", CFG) is not None
+    metrics = run.path / "metrics.csv"
+    text = metrics.read_text()
+    cut = text[: len(text) // 2]
+    metrics.write_text(cut[: cut.rindex("\n") + 1] + "23,2")  # cut mid-row
+    with pytest.raises(CorruptRunError, match=r"metrics\.csv: 2\d rows .* 46 rows recorded"):
+        store.load("sums", CFG)
+    metrics.write_text(text.replace("\n5,5.0\n", "\n5,5.5\n"))  # same rows, other numbers
+    with pytest.raises(CorruptRunError, match=r"metrics\.csv: 46 rows and a different checksum"):
+        store.load("sums", CFG)
+    metrics.unlink()
+    with pytest.raises(CorruptRunError, match=r"metrics\.csv: missing"):
+        store.load("sums", CFG)
+
+
+def test_a_second_writer_of_the_same_run_is_refused_naming_the_holder(store):
+    w = store.start("busy", CFG)
+    with pytest.raises(
+        RunLockedError, match=rf"run '.*' of 'busy' is being written by process {os.getpid()}"
+    ):
+        store.start("busy", CFG)
+    w.__exit__(None, None, None)  # the writer exits: the lock is free again
+    with store.start("busy", CFG) as again:
+        assert again.resumed
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(store):
+    path = store.run_dir("stale", CFG)
+    path.parent.mkdir(parents=True)
+    (path.parent / f".{path.name}.lock").write_text("999999999\n")  # no such process holds it
+    with store.start("stale", CFG) as w:
+        assert (path.parent / f".{path.name}.lock").read_text().strip() == str(os.getpid())
+        w.log(0, loss=1.0)
+
+
+def test_a_planted_checkpoint_cannot_run_code(store, tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    with store.start("evil", CFG) as w:
+        (w.path / "checkpoint.pt").write_bytes(pickle.dumps({"model": Evil()}))
+        with pytest.raises(CorruptRunError, match=r"checkpoint\.pt: not a readable checkpoint"):
+            w.load_checkpoint()
+    assert not marker.exists()
+
+
+def test_a_corrupt_checkpoint_is_an_error_naming_its_path(store):
+    with store.start("ckpt_bad", CFG) as w:
+        w.save_checkpoint({"step": 3})
+        assert w.load_checkpoint() == {"step": 3}
+        (w.path / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a zip")
+        with pytest.raises(CorruptRunError, match=str(w.path / "checkpoint.pt")):
+            w.load_checkpoint()
 
 
 def test_finished_writer_refuses_more_rows(store):

@@ -8,7 +8,7 @@ from :mod:`clipcore.runtime`, its profile is checked by :func:`clipcore.profiles
 
 from __future__ import annotations
 
-__all__ = ["glue_number", "glue_text", "glue_verdict", "glue_claim_verdicts"]
+__all__ = ["glue_number", "glue_text", "glue_verdict", "glue_claim_verdicts", "glue_claim"]
 
 
 def _glue(key, value):
@@ -48,3 +48,31 @@ def glue_claim_verdicts(prefix: str, verdicts) -> None:
         glue_number(f"{prefix}_rho_{est}", v["rho"])
         glue_number(f"{prefix}_lo_{est}", v["lo"])
         glue_number(f"{prefix}_gap_{est}", v["gap"])
+
+
+def glue_claim(
+    id: str,
+    *,
+    paper: str,
+    where: str,
+    statement: str,
+    status: str,
+    evidence: dict | None = None,
+    kind: str = "finding",
+    profile: str = "",
+) -> None:
+    """Record a claim's verdict for the scorecard and glue its status for the prose.
+
+    Glues ``{id}`` as the status in bold Markdown (``{glue:md}`id```: **holds**, **fails**,
+    **inconclusive**, **not-testable**; an identity check reads "identity holds") and the
+    claim itself as JSON under ``clipcore.claims.RECORD_PREFIX + id``, which the runner
+    collects into ``book/_claims.json``. Returns None (no stray output in the page)."""
+    from IPython.display import Markdown
+
+    from .claims import RECORD_PREFIX, Claim
+
+    claim = Claim(id, paper, where, statement, status, dict(evidence or {}), kind, profile)
+    text = f"identity {status}" if kind == "identity" else status
+    glue_text(id, f"**{text}**")
+    # Stored as a text mime (nbformat admits dicts only under JSON mime types); never pasted.
+    _glue(RECORD_PREFIX + id, Markdown(claim.to_json()))

@@ -22,6 +22,7 @@ from .parameters import (
     resolve_parameters,
     select_pages,
 )
+from .scorecard import CLAIMS_FILE, SUMMARY_PAGES, gather_claims
 from .sources import KERNEL, ROOT, BookError, Page, load_params
 
 
@@ -184,9 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     status_file = (out_dir or ROOT / "book") / "_status.json"
+    claims_file = (out_dir or ROOT / "book") / CLAIMS_FILE
     if not args.pages and status_file.exists():
         status_file.unlink()  # a full run starts a fresh record
+    # The summary pages read every other page's claims: they run last.
+    plan = [pv for pv in plan if pv[0].name not in SUMMARY_PAGES] + [
+        pv for pv in plan if pv[0].name in SUMMARY_PAGES
+    ]
+    all_pages = select_pages(None)
+    executed: set[str] = set()
     for page, values in plan:
+        if page.name in SUMMARY_PAGES:
+            try:
+                gather_claims(all_pages, out_dir, executed, claims_file)
+            except BookError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+            values = {**values, "claims_file": str(claims_file)}
         print(f"[{args.profile}] {page.name} ...", flush=True)
         target = (out_dir or page.source.parent) / (page.name + ".ipynb")
         try:
@@ -205,8 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"  done in {seconds:.1f} s -> {target}", flush=True)
             entry = _entry(page, args.profile, seconds, True)
+            executed.add(page.name)
         write_status([entry], args.profile, status_file)
-    print(f"{len(plan) - len(failures)}/{len(plan)} pages executed in {time.perf_counter() - total:.1f} s")
+    try:
+        claims = gather_claims(all_pages, out_dir, executed, claims_file)
+    except BookError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{len(plan) - len(failures)}/{len(plan)} pages executed in {time.perf_counter() - total:.1f} s; "
+          f"{len(claims)} claims in {claims_file}")
     if failures:
         print(f"error: page(s) failed: {failures}", file=sys.stderr)
         return 1

@@ -205,6 +205,8 @@ def _probe_rows(task, cfg: TrainConfig, probe_data, before, step: int, epoch: in
                 train_grad_norm=train_norm,
                 step_norm=step_norm,
                 probe_loss=float(est.extra.get("loss", math.nan)),
+                # hessian: whether the eigenvalue iteration met its tolerance, and its steps.
+                **{k: est.extra[k] for k in ("converged", "iterations") if k in est.extra},
             )
         )
     return rows

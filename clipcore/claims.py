@@ -1,0 +1,144 @@
+"""Claims of the papers and their verdicts: the four outcomes, identity checks, and the record
+every page leaves for the scorecard.
+
+Every claim check ends in one of :data:`STATUSES`:
+
+``holds`` / ``fails``
+    the data decide, by a criterion stated before the numbers;
+``inconclusive``
+    the data cannot decide at this scale (an interval too wide for the criterion, too few
+    points, a horizon too short);
+``not-testable``
+    the check cannot be made at all here (e.g. a bound larger than any horizon we can run).
+
+A check that is an algebraic identity (true by construction, e.g. a decomposition that the
+tests prove) is recorded with ``kind="identity"``: the scorecard shows it as an identity
+check, not a finding. A page records each claim with :func:`clipcore.pages.glue_claim`; the
+runner collects them from the executed pages into ``book/_claims.json`` (:func:`collect`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+__all__ = [
+    "STATUSES",
+    "KINDS",
+    "PAPERS",
+    "Claim",
+    "decide",
+    "from_interval",
+    "RECORD_PREFIX",
+    "collect",
+    "summary",
+]
+
+STATUSES = ("holds", "fails", "inconclusive", "not-testable")
+KINDS = ("finding", "identity")
+PAPERS = {
+    "zhang2020": "Zhang, He, Sra, Jadbabaie (ICLR 2020)",
+    "qian2021": "Qian, Wu, Zhuang, Wang, Xiao (AISTATS 2021)",
+    "koloskova2023": "Koloskova, Hendrikx, Stich (ICML 2023)",
+    "zhang2020b": "Zhang, Jin, Fang, Wang (NeurIPS 2020)",
+}
+# The glue key of a page's claim record: RECORD_PREFIX + claim id.
+RECORD_PREFIX = "claim__"
+
+
+def _clean(v):
+    """JSON-safe evidence: floats that are not finite become None, NumPy scalars Python ones."""
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 0) == 0:
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim and its verdict: ``id`` (unique in the book), ``paper`` (a key of
+    :data:`PAPERS`), ``where`` (theorem, figure, section), ``statement`` (the claim in
+    words), ``status`` (one of :data:`STATUSES`), ``evidence`` (the key numbers), ``kind``
+    (:data:`KINDS`), ``profile`` it was decided at, and ``page`` (filled by the runner)."""
+
+    id: str
+    paper: str
+    where: str
+    statement: str
+    status: str
+    evidence: dict = field(default_factory=dict)
+    kind: str = "finding"
+    profile: str = ""
+    page: str = ""
+
+    def __post_init__(self):
+        if not self.id or not all(c.isalnum() or c in "_-." for c in self.id):
+            raise ValueError(f"Invalid id: {self.id!r} (letters, digits, '_', '-', '.')")
+        if self.paper not in PAPERS:
+            raise ValueError(f"Invalid paper: {self.paper!r} (choose from {', '.join(PAPERS)})")
+        if self.status not in STATUSES:
+            raise ValueError(f"Invalid status: {self.status!r} for claim {self.id!r} (choose from {', '.join(STATUSES)})")
+        if self.kind not in KINDS:
+            raise ValueError(f"Invalid kind: {self.kind!r} (choose from {', '.join(KINDS)})")
+        if not isinstance(self.evidence, dict):
+            raise ValueError(f"Invalid evidence: {self.evidence!r} (a dict of named numbers)")
+        object.__setattr__(self, "evidence", _clean(dict(self.evidence)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), allow_nan=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Claim":
+        return cls(**d)
+
+
+def decide(ok, *, decidable: bool = True, testable: bool = True) -> str:
+    """The status of a check: ``not-testable`` unless ``testable``, ``inconclusive`` unless
+    ``decidable`` (or ``ok`` is None / nan), else ``holds`` or ``fails`` by ``ok``."""
+    if not testable:
+        return "not-testable"
+    if not decidable or ok is None or (isinstance(ok, float) and math.isnan(ok)):
+        return "inconclusive"
+    return "holds" if bool(ok) else "fails"
+
+
+def from_interval(lo: float, hi: float, threshold: float, *, above: bool = True) -> str:
+    """The status of "the quantity is above (below) ``threshold``" from an interval [lo, hi]:
+    ``holds`` when the whole interval is on the claimed side, ``fails`` when it is all on the
+    other, ``inconclusive`` when it straddles the threshold or is undefined (nan)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "inconclusive"
+    if above:
+        return "holds" if lo > threshold else "fails" if hi <= threshold else "inconclusive"
+    return "holds" if hi < threshold else "fails" if lo >= threshold else "inconclusive"
+
+
+def collect(records: dict[str, list[dict]]) -> list[dict]:
+    """The claims of every page (``{page: [claim dict, ...]}``) as one list in page order,
+    each validated and its ``page`` set; a claim id used twice is an error."""
+    out, seen = [], {}
+    for page, claims in records.items():
+        for d in claims:
+            c = Claim.from_dict({**d, "page": page})
+            if c.id in seen:
+                raise ValueError(f"Invalid claims: id {c.id!r} used on pages {seen[c.id]!r} and {page!r}")
+            seen[c.id] = page
+            out.append(json.loads(c.to_json()))
+    return out
+
+
+def summary(claims: list[dict]) -> dict:
+    """Counts of findings per status and the number of identity checks."""
+    counts = {s: 0 for s in STATUSES}
+    for c in claims:
+        if c["kind"] == "finding":
+            counts[c["status"]] += 1
+    counts["identity"] = sum(c["kind"] == "identity" for c in claims)
+    counts["total"] = len(claims)
+    return counts

@@ -28,9 +28,16 @@
 # **Definitions, fixed before looking at the numbers.** "Trains fastest" means the lowest area
 # under the training-loss curve, $\mathrm{AUC} = \frac1T\sum_{t=1}^T \ell_t$ over the $T$
 # optimiser steps (the runs of one experiment make the same number of steps), so a run that
-# gets low early and stays low wins. "Best validation loss" is the lowest validation loss over
-# the epochs. "Matches the test accuracy" means a final test accuracy at most
-# {glue:text}`tc_acc_tol_pct:.1f` percentage points below momentum SGD's.
+# gets low early and stays low wins; the claimed run's AUC minus the lowest AUC of the others
+# gets a {glue:text}`tc_level_pct:.0f`% moving-block bootstrap interval over the per-step
+# losses, and the claim holds when the whole interval is below 0, fails when it is all above,
+# and is inconclusive otherwise. "Best validation loss" compares the mean validation loss of
+# the last {glue:text}`tc_last_k:.0f` epochs the same way (an interval from the spread of those
+# epochs). "Matches the test accuracy" is two-sided: the difference between the mean test
+# accuracies of the last {glue:text}`tc_last_k:.0f` epochs (clipped minus momentum; the interval
+# adds the binomial noise of the test set to the epoch-to-epoch spread) must lie within
+# ±{glue:text}`tc_acc_tol_pct:.1f` percentage points; a collapse or a spike in one last epoch
+# cannot decide it. The paper's 95.2% is compared with only when the data is CIFAR-10.
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -40,21 +47,30 @@ data_dir = None
 results_dir = "results"
 smooth_window = 20  # > 0: steps in the running mean of the plotted training losses
 tail = 0.1  # in (0, 1]: fraction of the last steps averaged into the final training loss
-acc_tol = 0.02  # in [0, 1): largest accuracy deficit of clipped SGD against momentum that counts as a match
+acc_tol = (
+    0.02  # in [0, 1): largest accuracy difference between clipped SGD and momentum that counts as a match
+)
+last_k = 3  # > 1: epochs at the end whose mean decides the validation and accuracy claims
+level = 0.95  # in (0, 1): confidence level of the intervals
+n_boot = 2000  # > 0: bootstrap resamples of the AUC intervals
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.claims import decide, from_interval, within
+from clipcore.pages import glue_claim, glue_number, glue_text
 from clipcore.plots import format_table
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
+from clipcore.stats import block_mean_difference, tail_mean_difference
 from clipcore.studies import load_runs, running_mean, training_summary
 
 check_profile(profile)
 seed_everything(seed)
 glue_number("tc_acc_tol_pct", 100 * acc_tol)
+glue_number("tc_level_pct", 100 * level)
+glue_number("tc_last_k", last_k)
 
 runs = {
     exp: load_runs(exp, profile, results_dir, device=device, data_dir=data_dir)
@@ -139,29 +155,91 @@ for exp in runs:
 
 # %%
 L, R = summary["lstm_ptb"], summary["resnet_images"]
-lstm_fast = min(L, key=lambda n: L[n]["auc"])
-lstm_valid = min(L, key=lambda n: L[n]["best_valid"])
-res_fast = min(R, key=lambda n: R[n]["auc"])
-acc_clip, acc_mom = R["clip_lr5"]["final_test_accuracy"], R["momentum"]["final_test_accuracy"]
-glue_verdict(
+
+
+def series(exp, name, split=None, col="loss"):
+    """Per-step training losses of a run, or one column of its evaluations on ``split``."""
+    r = runs[exp][name].run
+    if split is None:
+        return r.table("metrics")["loss"]
+    ev = r.table("eval")
+    return ev[col][ev["split"] == split]
+
+
+def fastest_claim(exp, claimed, cid, where, statement):
+    """AUC of ``claimed`` minus the lowest AUC of the others, with its interval."""
+    rival = min((n for n in runs[exp] if n != claimed), key=lambda n: summary[exp][n]["auc"])
+    d, lo, hi = block_mean_difference(
+        series(exp, claimed), series(exp, rival), n_boot=n_boot, level=level, seed=seed
+    )
+    status = from_interval(lo, hi, 0.0, above=False)
+    glue_claim(
+        cid,
+        paper="zhang2020",
+        where=where,
+        statement=statement,
+        status=status,
+        evidence={"auc_difference": d, "lo": lo, "hi": hi, "rival": rival},
+        profile=profile,
+    )
+    for k, v in (("diff", d), ("lo", lo), ("hi", hi)):
+        glue_number(f"{cid}_{k}", v)
+    return status
+
+
+fastest_claim(
+    "lstm_ptb",
+    "clip_lr30",
     "tc_lstm_fast",
-    lstm_fast == "clip_lr30",
-    "trains fastest",
-    f"does not train fastest (run {panel['lstm_ptb'][lstm_fast]} does)",
+    "Fig. 4a",
+    "the clipped LSTM (lr 30) trains fastest: lowest area under its training-loss curve",
 )
-glue_verdict(
-    "tc_lstm_valid",
-    lstm_valid == "clip_lr30",
-    "reaches the best validation loss",
-    f"does not reach the best validation loss (run {panel['lstm_ptb'][lstm_valid]} does)",
-)
-glue_verdict(
+fastest_claim(
+    "resnet_images",
+    "clip_lr5",
     "tc_res_fast",
-    res_fast == "clip_lr5",
-    "converges fastest in training loss",
-    f"does not converge fastest in training loss (run {panel['resnet_images'][res_fast]} does)",
+    "Fig. 4c",
+    "clipped SGD (lr 5) on the ResNet converges fastest in training loss",
 )
-glue_verdict("tc_res_acc", acc_clip >= acc_mom - acc_tol, "matches (or exceeds)", "falls short of")
+
+rival = min((n for n in L if n != "clip_lr30"), key=lambda n: L[n]["best_valid"])
+d, lo, hi = tail_mean_difference(
+    series("lstm_ptb", "clip_lr30", "valid"), series("lstm_ptb", rival, "valid"), last_k, level=level
+)
+glue_claim(
+    "tc_lstm_valid",
+    paper="zhang2020",
+    where="Fig. 4b",
+    statement="the clipped LSTM (lr 30) has the best validation loss",
+    status=from_interval(lo, hi, 0.0, above=False),
+    evidence={"valid_difference": d, "lo": lo, "hi": hi, "rival": rival, "last_k": last_k},
+    profile=profile,
+)
+for k, v in (("diff", d), ("lo", lo), ("hi", hi)):
+    glue_number(f"tc_lstm_valid_{k}", v)
+
+n_test = runs["resnet_images"]["clip_lr5"].config.n_test or 10000
+accuracy = {n: series("resnet_images", n, "test", "accuracy") for n in R}
+p = float(np.mean(accuracy["momentum"][-last_k:]))
+d, lo, hi = tail_mean_difference(
+    accuracy["clip_lr5"],
+    accuracy["momentum"],
+    last_k,
+    level=level,
+    noise_x=p * (1 - p) / n_test,
+    noise_y=p * (1 - p) / n_test,
+)
+glue_claim(
+    "tc_res_acc",
+    paper="zhang2020",
+    where="Fig. 4d",
+    statement="clipped SGD on the ResNet matches momentum SGD's test accuracy",
+    status=within(lo, hi, acc_tol),
+    evidence={"accuracy_difference": d, "lo": lo, "hi": hi, "tolerance": acc_tol, "last_k": last_k},
+    profile=profile,
+)
+for k, v in (("diff", d), ("lo", lo), ("hi", hi)):
+    glue_number(f"tc_res_acc_{k}_pct", 100 * v)
 for name in L:
     glue_number(f"tc_lstm_auc_{name}", L[name]["auc"])
     glue_number(f"tc_lstm_valid_{name}", L[name]["best_valid"])
@@ -178,39 +256,48 @@ for r in runs["resnet_images"].values():
 glue_number("tc_swing", 100 * swing)
 glue_text("tc_dataset", dataset)
 glue_number("tc_epochs", runs["resnet_images"]["clip_lr5"].config.epochs)
-best_acc = glue_number("tc_best_acc", 100 * max(s["final_test_accuracy"] for s in R.values()))
-glue_verdict(
+best_acc = glue_number("tc_best_acc", 100 * max(float(np.mean(a[-last_k:])) for a in accuracy.values()))
+on_cifar = dataset == "CIFAR-10"
+paper_acc = 95.2
+glue_number("tc_paper_acc", paper_acc)
+glue_claim(
     "tc_vs_paper",
-    best_acc >= 95.2 - 100 * acc_tol,
-    "within the tolerance of the paper's number",
-    "far below the paper's number",
-)
-print(
-    f"LSTM fastest: {lstm_fast}; best validation: {lstm_valid}; ResNet fastest: {res_fast}; "
-    f"accuracy clip {acc_clip:.3f} vs momentum {acc_mom:.3f}"
+    paper="zhang2020",
+    where="Sec. 5 (ResNet on CIFAR-10, 95.2%)",
+    statement="momentum and clipped SGD reach the paper's 95.2% test accuracy on CIFAR-10",
+    status=decide(best_acc >= paper_acc - 100 * acc_tol, testable=on_cifar),
+    evidence={
+        "best_last_k_accuracy_pct": best_acc,
+        "dataset": dataset,
+        "epochs": runs["resnet_images"]["clip_lr5"].config.epochs,
+    },
+    profile=profile,
 )
 
 # %% [markdown]
-# - **LSTM, training speed.** Run (a) (learning rate 30, clipped) {glue:md}`tc_lstm_fast`:
-#   its training-loss AUC is {glue:text}`tc_lstm_auc_clip_lr30:.3f`, against
-#   {glue:text}`tc_lstm_auc_noclip_lr2:.3f` for (b) and {glue:text}`tc_lstm_auc_clip_lr2:.3f`
-#   for (c).
-# - **LSTM, validation.** Run (a) {glue:md}`tc_lstm_valid`: best validation loss
-#   {glue:text}`tc_lstm_valid_clip_lr30:.3f` (perplexity {glue:text}`tc_lstm_ppl_clip_lr30:.0f`),
-#   against {glue:text}`tc_lstm_valid_noclip_lr2:.3f` ({glue:text}`tc_lstm_ppl_noclip_lr2:.0f`)
-#   for (b) and {glue:text}`tc_lstm_valid_clip_lr2:.3f` ({glue:text}`tc_lstm_ppl_clip_lr2:.0f`)
-#   for (c).
-# - **ResNet, training speed.** Clipped SGD (c) {glue:md}`tc_res_fast`: AUC
+# - **LSTM, training speed.** "Run (a) (learning rate 30, clipped) trains fastest":
+#   {glue:md}`tc_lstm_fast`. Its training-loss AUC is {glue:text}`tc_lstm_auc_clip_lr30:.3f`,
+#   against {glue:text}`tc_lstm_auc_noclip_lr2:.3f` for (b) and
+#   {glue:text}`tc_lstm_auc_clip_lr2:.3f` for (c); the difference to the best other run is
+#   {glue:text}`tc_lstm_fast_diff:.3f` [{glue:text}`tc_lstm_fast_lo:.3f`, {glue:text}`tc_lstm_fast_hi:.3f`].
+# - **LSTM, validation.** "Run (a) has the best validation loss": {glue:md}`tc_lstm_valid`. Best
+#   validation losses {glue:text}`tc_lstm_valid_clip_lr30:.3f` (perplexity
+#   {glue:text}`tc_lstm_ppl_clip_lr30:.0f`), {glue:text}`tc_lstm_valid_noclip_lr2:.3f`
+#   ({glue:text}`tc_lstm_ppl_noclip_lr2:.0f`) for (b), {glue:text}`tc_lstm_valid_clip_lr2:.3f`
+#   ({glue:text}`tc_lstm_ppl_clip_lr2:.0f`) for (c); over the last epochs (a) minus the best
+#   other is {glue:text}`tc_lstm_valid_diff:.3f` [{glue:text}`tc_lstm_valid_lo:.3f`, {glue:text}`tc_lstm_valid_hi:.3f`].
+# - **ResNet, training speed.** "Clipped SGD (c) converges fastest": {glue:md}`tc_res_fast`. AUC
 #   {glue:text}`tc_res_auc_clip_lr5:.3f`, against {glue:text}`tc_res_auc_momentum:.3f` with
-#   momentum (a) and {glue:text}`tc_res_auc_noclip_lr1:.3f` for (b).
-# - **ResNet, test accuracy.** Clipped SGD's final test accuracy,
-#   {glue:text}`tc_res_acc_clip_lr5:.1f`%, {glue:md}`tc_res_acc` momentum SGD's
-#   {glue:text}`tc_res_acc_momentum:.1f`% by the stated criterion (at most
-#   {glue:text}`tc_acc_tol_pct:.1f` points below it); unclipped (b) ends at
-#   {glue:text}`tc_res_acc_noclip_lr1:.1f`%. For scale: the largest change of a run's test
-#   accuracy from one epoch to the next is {glue:text}`tc_swing:.1f` points.
+#   momentum (a) and {glue:text}`tc_res_auc_noclip_lr1:.3f` for (b); difference to the best other
+#   {glue:text}`tc_res_fast_diff:.3f` [{glue:text}`tc_res_fast_lo:.3f`, {glue:text}`tc_res_fast_hi:.3f`].
+# - **ResNet, test accuracy.** "Clipped SGD matches momentum SGD": {glue:md}`tc_res_acc`. Final
+#   accuracies {glue:text}`tc_res_acc_clip_lr5:.1f`% (clipped) and
+#   {glue:text}`tc_res_acc_momentum:.1f`% (momentum), unclipped (b) {glue:text}`tc_res_acc_noclip_lr1:.1f`%;
+#   the difference of the last-epoch means is {glue:text}`tc_res_acc_diff_pct:.1f` points
+#   [{glue:text}`tc_res_acc_lo_pct:.1f`, {glue:text}`tc_res_acc_hi_pct:.1f`]. For scale: the largest
+#   change of a run's test accuracy from one epoch to the next is {glue:text}`tc_swing:.1f` points.
 #
 # These are the numbers of this profile, {glue:text}`tc_epochs:.0f` epochs on
-# {glue:md}`tc_dataset`, not the 200 CIFAR-10 epochs behind the paper's 95.2%: the best final
-# accuracy here, {glue:text}`tc_best_acc:.1f`%, is {glue:md}`tc_vs_paper`, and the comparison
-# is between the runs of this profile. The `paper` profile runs the authors' setting.
+# {glue:md}`tc_dataset`. The paper's {glue:text}`tc_paper_acc:.1f`% after 200 CIFAR-10 epochs is
+# {glue:md}`tc_vs_paper` here (only CIFAR-10 can test it; the best mean accuracy of the last
+# epochs here is {glue:text}`tc_best_acc:.1f`%). The `paper` profile runs the authors' setting.

@@ -30,9 +30,12 @@ __all__ = [
     "Claim",
     "decide",
     "from_interval",
+    "within",
     "RECORD_PREFIX",
     "collect",
     "summary",
+    "summary_sentence",
+    "html_table",
 ]
 
 STATUSES = ("holds", "fails", "inconclusive", "not-testable")
@@ -83,7 +86,9 @@ class Claim:
         if self.paper not in PAPERS:
             raise ValueError(f"Invalid paper: {self.paper!r} (choose from {', '.join(PAPERS)})")
         if self.status not in STATUSES:
-            raise ValueError(f"Invalid status: {self.status!r} for claim {self.id!r} (choose from {', '.join(STATUSES)})")
+            raise ValueError(
+                f"Invalid status: {self.status!r} for claim {self.id!r} (choose from {', '.join(STATUSES)})"
+            )
         if self.kind not in KINDS:
             raise ValueError(f"Invalid kind: {self.kind!r} (choose from {', '.join(KINDS)})")
         if not isinstance(self.evidence, dict):
@@ -119,6 +124,17 @@ def from_interval(lo: float, hi: float, threshold: float, *, above: bool = True)
     return "holds" if hi < threshold else "fails" if lo >= threshold else "inconclusive"
 
 
+def within(lo: float, hi: float, tol: float) -> str:
+    """The status of "the quantity is within ``tol`` of zero" (a two-sided match) from its
+    interval [lo, hi]: ``holds`` when the interval lies inside [-tol, tol], ``fails`` when it
+    lies entirely outside it, ``inconclusive`` otherwise (or when undefined)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "inconclusive"
+    if -tol <= lo and hi <= tol:
+        return "holds"
+    return "fails" if hi < -tol or lo > tol else "inconclusive"
+
+
 def collect(records: dict[str, list[dict]]) -> list[dict]:
     """The claims of every page (``{page: [claim dict, ...]}``) as one list in page order,
     each validated and its ``page`` set; a claim id used twice is an error."""
@@ -142,3 +158,52 @@ def summary(claims: list[dict]) -> dict:
     counts["identity"] = sum(c["kind"] == "identity" for c in claims)
     counts["total"] = len(claims)
     return counts
+
+
+def summary_sentence(claims: list[dict]) -> str:
+    """One sentence on the scorecard: how many findings hold, fail, are inconclusive or not
+    testable, and how many checks are identities."""
+    c = summary(claims)
+    findings = c["total"] - c["identity"]
+    parts = [f"{c[s]} {'hold' if s == 'holds' else 'fail' if s == 'fails' else 'are ' + s}" for s in STATUSES]
+    return (
+        f"Of the {findings} findings checked, " + ", ".join(parts[:-1]) + f" and {parts[-1]}; "
+        f"{c['identity']} further checks are identities (true by construction, verified as tests)."
+    )
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def html_table(claims: list[dict], page_titles: dict | None = None) -> str:
+    """The scorecard as an HTML table: one row per claim -- the claim, paper and where, kind,
+    status, key numbers, the profile it was decided at and a link to its page."""
+    import html
+
+    titles = page_titles or {}
+    head = ["claim", "paper", "where", "kind", "status", "key numbers", "profile", "evidence"]
+    rows = []
+    for c in claims:
+        numbers = "; ".join(f"{k} = {_fmt(v)}" for k, v in c["evidence"].items())
+        link = f'<a href="{html.escape(c["page"])}.html">{html.escape(titles.get(c["page"], c["page"]))}</a>'
+        cells = [
+            html.escape(c["statement"]),
+            html.escape(PAPERS.get(c["paper"], c["paper"])),
+            html.escape(c["where"]),
+            "identity check" if c["kind"] == "identity" else "finding",
+            f'<strong class="claim-{c["status"]}">{c["status"]}</strong>',
+            html.escape(numbers),
+            html.escape(c["profile"]),
+            link,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    return (
+        '<table class="scorecard">\n<thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )

@@ -39,15 +39,34 @@ def glue_verdict(key: str, ok: bool, yes: str, no: str) -> bool:
     return ok
 
 
-def glue_claim_verdicts(prefix: str, verdicts) -> None:
-    """Glue, per estimator ``est`` of ``verdicts`` (:func:`clipcore.stats.claim_verdicts`),
-    ``{prefix}_claim_{est}`` ("reproduced" / "not reproduced") and the numbers
-    ``{prefix}_rho_{est}``, ``{prefix}_lo_{est}``, ``{prefix}_gap_{est}``."""
+_VERDICT_NUMBERS = ("rho", "lo", "hi", "gap", "gap_lo", "gap_hi")
+
+
+def glue_claim_verdicts(
+    prefix: str, verdicts, *, paper: str, where: str, statement: str, profile: str = ""
+) -> None:
+    """Record, per estimator ``est`` of ``verdicts`` (:func:`clipcore.stats.claim_verdicts`),
+    the claim on the raw correlation (id ``{prefix}_corr_{est}``) and on the detrended one
+    (``{prefix}_corr_detrended_{est}``) with :func:`glue_claim`, and glue the numbers
+    ``{prefix}_{name}_{est}`` and ``{prefix}_{name}_detrended_{est}`` for ``name`` in rho, lo,
+    hi, gap, gap_lo, gap_hi."""
     for est, v in verdicts.items():
-        glue_verdict(f"{prefix}_claim_{est}", v["ok"], "reproduced", "not reproduced")
-        glue_number(f"{prefix}_rho_{est}", v["rho"])
-        glue_number(f"{prefix}_lo_{est}", v["lo"])
-        glue_number(f"{prefix}_gap_{est}", v["gap"])
+        for suffix, what in (
+            ("", "the rank correlation"),
+            ("_detrended", "the rank correlation given the step"),
+        ):
+            evidence = {name: v[name + suffix] for name in _VERDICT_NUMBERS}
+            for name, value in evidence.items():
+                glue_number(f"{prefix}_{name}{suffix}_{est}", value)
+            glue_claim(
+                f"{prefix}_corr{suffix}_{est}",
+                paper=paper,
+                where=where,
+                statement=f"{statement} ({what}, estimator {est})",
+                status=v["status" + suffix],
+                evidence={**evidence, "n_min": v["n_min"]},
+                profile=profile,
+            )
 
 
 def glue_claim(

@@ -42,7 +42,7 @@ import torch
 from .envelope import fit_envelope
 from .plots import format_table
 from .smoothness import ESTIMATORS
-from .stats import bootstrap_ci, claim_verdicts, rank_correlation
+from .stats import claim_verdicts, trajectory_correlation
 from .training import Run, RunStore, TrainConfig, experiment_configs, train
 from .training.tasks import build_model
 from .validation import check_int
@@ -52,6 +52,7 @@ __all__ = [
     "load_runs",
     "run_label",
     "probe_points",
+    "correlations",
     "correlation_table",
     "SmoothnessStudy",
     "smoothness_study",
@@ -146,35 +147,53 @@ def probe_points(run: Run, estimator: str) -> dict:
     return {"step": step[ok], "grad_norm": g[ok], "smoothness": L[ok]}
 
 
-def _stats_row(g, L, n_boot, level, seed) -> dict:
-    n = int(np.size(g))
-    row = dict(n=n, rho=math.nan, lo=math.nan, hi=math.nan, L0=math.nan, L1=math.nan)
-    if n >= 3:
-        lg, lL = np.log(g), np.log(L)
-        row["rho"] = rank_correlation(lg, lL)
-        row["lo"], row["hi"] = bootstrap_ci(lg, lL, n_boot=n_boot, level=level, seed=seed)
-    if n >= 2:
-        row["L0"], row["L1"] = fit_envelope(g, L)
-    return row
+def correlations(
+    points: Mapping[str, Mapping[str, dict]], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict:
+    r"""``{run: {estimator: TrajectoryCorrelation}}`` of :math:`\log g` against :math:`\log\hat L`
+    at the probe steps (:func:`clipcore.stats.trajectory_correlation`: moving-block bootstrap,
+    raw and detrended on the step). Each run and estimator gets its own bootstrap stream
+    (seeded from ``seed`` and its position), so replicates of different runs are independent."""
+    out = {}
+    for i, (run, per_est) in enumerate(points.items()):
+        out[run] = {}
+        for j, (est, p) in enumerate(per_est.items()):
+            g, L = p["grad_norm"], p["smoothness"]
+            out[run][est] = trajectory_correlation(
+                np.log(g), np.log(L), p["step"], n_boot=n_boot, level=level, seed=[seed, i, j]
+            )
+    return out
 
 
 def correlation_table(
-    points: Mapping[str, Mapping[str, dict]], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+    points: Mapping[str, Mapping[str, dict]], corr: Mapping | None = None, **kw
 ) -> list[dict]:
     r"""One row per run and estimator of ``points[run][estimator]`` (from
-    :func:`probe_points`): ``run, estimator, n, rho, lo, hi, L0, L1``.
-
-    ``rho`` is Spearman's :math:`\rho(\log g, \log\hat L)`, ``(lo, hi)`` its ``level``
-    percentile-bootstrap interval over ``n_boot`` resamples of the points (nan below 3
-    points), ``(L0, L1)`` the tightest envelope :math:`\hat L \le L_0 + L_1 g` over all
-    points (nan below 2).
-    """
+    :func:`probe_points`): ``run, estimator, n, rho, lo, hi, rho_detrended, lo_detrended,
+    hi_detrended, block, L0, L1``: Spearman's :math:`\rho(\log g, \log\hat L)` with its
+    moving-block bootstrap interval, the same for the partial correlation given the step,
+    and the tightest envelope :math:`\hat L \le L_0 + L_1 g` (nan below 2 points).
+    ``corr`` is :func:`correlations` of ``points`` (computed with ``kw`` when not given)."""
+    corr = correlations(points, **kw) if corr is None else corr
     rows = []
     for run, per_est in points.items():
         for est, p in per_est.items():
+            c = corr[run][est]
+            L0, L1 = fit_envelope(p["grad_norm"], p["smoothness"]) if p["step"].size >= 2 else (math.nan,) * 2
             rows.append(
                 dict(
-                    run=run, estimator=est, **_stats_row(p["grad_norm"], p["smoothness"], n_boot, level, seed)
+                    run=run,
+                    estimator=est,
+                    n=c.n,
+                    rho=c.rho,
+                    lo=c.lo,
+                    hi=c.hi,
+                    rho_detrended=c.rho_detrended,
+                    lo_detrended=c.lo_detrended,
+                    hi_detrended=c.hi_detrended,
+                    block=c.block,
+                    L0=L0,
+                    L1=L1,
                 )
             )
     return rows
@@ -201,9 +220,11 @@ class SmoothnessStudy:
     - ``panel``: ``{name: "(a) lr 30, clipped at 0.25"}``, the row labels of the figures;
     - ``points[run][estimator]``: the probe points (:func:`probe_points`) of every estimator
       of :data:`clipcore.smoothness.ESTIMATORS`;
-    - ``table``: :func:`correlation_table` of ``points`` (Spearman's :math:`\rho`, its
-      bootstrap interval and the envelope :math:`(L_0, L_1)` per run and estimator);
-    - ``verdicts``: :func:`claim_verdicts` of ``table``, per estimator.
+    - ``table``: :func:`correlation_table` of ``points`` (Spearman's :math:`\rho` raw and
+      detrended, their block-bootstrap intervals and the envelope :math:`(L_0, L_1)` per run
+      and estimator);
+    - ``verdicts``: :func:`clipcore.stats.claim_verdicts`, per estimator: a status (holds /
+      fails / inconclusive) on the raw and on the detrended correlation, with the gap's interval.
     """
 
     strong: str
@@ -225,6 +246,7 @@ class SmoothnessStudy:
         level: float = 0.95,
         min_lower: float = 0.5,
         min_gap: float = 0.2,
+        min_points: int = 10,
         seed: int = 0,
     ) -> "SmoothnessStudy":
         """The study of finished runs ``{name: StoredRun}`` (e.g. from :func:`load_runs`);
@@ -232,8 +254,11 @@ class SmoothnessStudy:
         weak = _check_claim_runs(list(runs), strong, weak)
         panel = {name: f"({chr(ord('a') + i)}) {r.label}" for i, (name, r) in enumerate(runs.items())}
         points = {name: {est: probe_points(r.run, est) for est in ESTIMATORS} for name, r in runs.items()}
-        table = correlation_table(points, n_boot=n_boot, level=level, seed=seed)
-        verdicts = claim_verdicts(table, strong, weak, min_lower=min_lower, min_gap=min_gap)
+        corr = correlations(points, n_boot=n_boot, level=level, seed=seed)
+        table = correlation_table(points, corr)
+        verdicts = claim_verdicts(
+            corr, strong, weak, min_lower=min_lower, min_gap=min_gap, min_points=min_points, level=level
+        )
         return cls(strong, weak, dict(runs), panel, points, table, verdicts)
 
     @property
@@ -272,36 +297,39 @@ class SmoothnessStudy:
     def table_text(self) -> str:
         """``table`` as text, runs named by their panels."""
         rows = [dict(r, run=self.panel[r["run"]]) for r in self.table]
-        return format_table(rows, ["run", "estimator", "n", "rho", "lo", "hi", "L0", "L1"])
+        cols = ["run", "estimator", "n", "rho", "lo", "hi", "rho_detrended", "lo_detrended", "hi_detrended"]
+        return format_table(rows, cols + ["L0", "L1"])
 
     def verdict_text(self) -> str:
-        """One line per estimator: whether the claim holds, the lower end and the gap."""
+        """One line per estimator: the claim's status, raw and detrended, with the intervals."""
         return "\n".join(
-            f"{est}: claim {'holds' if v['ok'] else 'fails'} (lower end {v['lo']:.3f}, gap {v['gap']:.3f})"
+            f"{est}: {v['status']} (rho(a) in [{v['lo']:.3f}, {v['hi']:.3f}], gap in "
+            f"[{v['gap_lo']:.3f}, {v['gap_hi']:.3f}]); detrended {v['status_detrended']}"
             for est, v in self.verdicts.items()
         )
 
     def summary(self, why_weaker: str) -> str:
-        """A sentence on which estimators reproduce the claim; ``why_weaker`` ends the one for
-        "the authors' (``faithful``) estimator reproduces it, a corrected one does not"."""
+        """A sentence on what the three estimators say about the claim; ``why_weaker`` ends
+        the one for "the authors' (``faithful``) estimator reproduces it, a corrected one
+        does not"."""
         missing = [e for e in ("faithful", "fixed", "hessian") if e not in self.verdicts]
         if missing:
             raise ValueError(f"Invalid verdicts: no verdict for {missing}")
-        ok = {est: v["ok"] for est, v in self.verdicts.items()}
-        if ok["faithful"] and not (ok["fixed"] and ok["hessian"]):
-            weaker = " and ".join(f"`{e}`" for e in ("fixed", "hessian") if not ok[e])
-            return f"The authors' estimator reproduces the claim, but {weaker} does not: {why_weaker}"
-        if ok["faithful"]:
-            return "All three estimators reproduce the claim: the corrected ones do not weaken it here."
-        if any(ok.values()):
+        st = {est: v["status"] for est, v in self.verdicts.items()}
+
+        def names(which):
+            return " and ".join(f"`{e}`" for e in ("faithful", "fixed", "hessian") if st[e] == which)
+
+        if st["faithful"] == "holds" and not (st["fixed"] == st["hessian"] == "holds"):
+            other = [e for e in ("fixed", "hessian") if st[e] != "holds"]
             return (
-                f"The authors' estimator does not reproduce the claim at this scale, but "
-                f"{' and '.join(f'`{e}`' for e, v in ok.items() if v)} does."
+                f"The authors' estimator reproduces the claim, but {' and '.join(f'`{e}`' for e in other)} "
+                f"does not ({', '.join(st[e] for e in other)}): {why_weaker}"
             )
-        return (
-            "No estimator reproduces the claim at this scale by the criterion above; the "
-            "numbers in the table say how far each one is from it."
-        )
+        if all(v == "holds" for v in st.values()):
+            return "All three estimators reproduce the claim: the corrected ones do not weaken it here."
+        parts = [f"{w} for {names(w)}" for w in ("holds", "fails", "inconclusive") if names(w)]
+        return "By the criterion above, the claim " + "; ".join(parts) + "."
 
     def ratios(
         self, runs: Sequence[str] | None = None, num: str = "faithful", den: str = "fixed"
@@ -329,21 +357,30 @@ def smoothness_study(
     level: float = 0.95,
     min_lower: float = 0.5,
     min_gap: float = 0.2,
+    min_points: int = 10,
     seed: int = 0,
     train_missing: bool = True,
 ) -> SmoothnessStudy:
     """The :class:`SmoothnessStudy` of ``experiment``'s runs at ``profile`` scale:
     :func:`load_runs` (training the runs the store lacks, unless not ``train_missing``),
     then :meth:`SmoothnessStudy.from_runs` with the claim's ``strong`` and ``weak`` runs, the
-    bootstrap's ``n_boot``, ``level`` and ``seed``, and the criterion's ``min_lower`` and
-    ``min_gap``. The run names are checked before anything is trained."""
+    bootstrap's ``n_boot``, ``level`` and ``seed``, and the criterion's ``min_lower``,
+    ``min_gap`` and ``min_points``. The run names are checked before anything is trained."""
     names = list(experiment_configs(experiment, profile, device=device, data_dir=data_dir))
     _check_claim_runs(names, strong, weak)
     runs = load_runs(
         experiment, profile, results_dir, device=device, data_dir=data_dir, train_missing=train_missing
     )
     return SmoothnessStudy.from_runs(
-        runs, strong, weak, n_boot=n_boot, level=level, min_lower=min_lower, min_gap=min_gap, seed=seed
+        runs,
+        strong,
+        weak,
+        n_boot=n_boot,
+        level=level,
+        min_lower=min_lower,
+        min_gap=min_gap,
+        min_points=min_points,
+        seed=seed,
     )
 
 

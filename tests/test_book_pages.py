@@ -10,6 +10,8 @@ import nbformat
 import pytest
 
 from clipcore import book
+from clipcore.book.scorecard import NO_CLAIM_PAGES, page_claims
+from clipcore.claims import STATUSES
 
 pytestmark = pytest.mark.pages
 
@@ -41,8 +43,11 @@ def test_page_executes_under_smoke(page, tmp_path):
     nb = nbformat.read(tmp_path / f"{page.name}.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    if page.name != "status":
+    if page.name not in NO_CLAIM_PAGES:  # the chapters: a figure and at least one claim
         assert any("image/png" in o.get("data", {}) for o in outputs), "page drew no figure"
+        claims = page_claims(tmp_path / f"{page.name}.ipynb")
+        assert claims, "page recorded no claim"
+        assert all(c["status"] in STATUSES and c["profile"] == "smoke" for c in claims), claims
     # the injected parameters are the smoke profile's
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and 'profile = "smoke"' in injected[0].source

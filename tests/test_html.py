@@ -1,10 +1,12 @@
 """Checks on the built HTML book (skipped until `make book` has produced _build/html)."""
 
+import json
 import re
 
 import pytest
 
 from clipcore import book
+from clipcore.book.scorecard import NO_CLAIM_PAGES
 
 pytestmark = pytest.mark.html
 HTML = book.ROOT / "_build" / "html"
@@ -20,7 +22,7 @@ def test_page_rendered_with_figures_and_no_traceback(page):
     assert path.exists(), f"{path} missing"
     text = path.read_text()
     assert "Traceback" not in text and "Error" not in re.findall(r'class="ansi-red-fg">(\w+)', text)
-    if page.name != "status":
+    if page.name not in NO_CLAIM_PAGES:
         images = re.findall(r'<img[^>]+src="([^"]+)"', text)
         figs = [s for s in images if s.endswith(".png") or s.startswith("data:image")]
         assert figs, f"{page.name}: no figure in the HTML"
@@ -50,3 +52,15 @@ def test_glued_verdicts_were_pasted():
     text = (HTML / "book" / "relaxed_smoothness.html").read_text()
     assert "pasted-text" in text or "pasted-inline" in text
     assert "holds at every grid point" in text or "is violated" in text
+
+
+def test_scorecard_lists_every_claim_and_the_intro_summarises_it():
+    claims = json.loads((book.ROOT / "book" / "_claims.json").read_text())
+    text = (HTML / "book" / "scorecard.html").read_text()
+    assert text.count('class="claim-') == len(claims) > 0
+    for c in claims:
+        assert f'href="{c["page"]}.html"' in text
+    intro = (HTML / "book" / "intro.html").read_text()
+    assert re.search(r"Of the \d+ findings checked, \d+ hold, \d+ fail", intro), (
+        "no scorecard summary on the intro"
+    )

@@ -1,5 +1,7 @@
 """Tests of clipcore.pages: each glue helper glues what the prose pastes, with the right types."""
 
+import json
+
 from clipcore import pages
 
 
@@ -25,15 +27,42 @@ def test_glue_number_and_verdict(monkeypatch):
     assert glued["w"].data == "**holds**"
 
 
-def test_glue_claim_verdicts_glues_four_values_per_estimator(monkeypatch):
+def _study_verdict(status):
+    v = {"n_min": 40}
+    for suffix in ("", "_detrended"):
+        v.update(
+            {name + suffix: 0.1 * k for k, name in enumerate(("rho", "lo", "hi", "gap", "gap_lo", "gap_hi"))}
+        )
+        v["status" + suffix] = status
+    return v
+
+
+def test_glue_claim_verdicts_records_two_claims_and_twelve_numbers_per_estimator(monkeypatch):
     glued = {}
     monkeypatch.setattr(pages, "_glue", lambda key, value: glued.__setitem__(key, value))
-    pages.glue_claim_verdicts("xy", {"fixed": _verdict(True), "hessian": _verdict(False)})
-    assert sorted(glued) == sorted(
-        f"xy_{k}_{e}" for k in ("claim", "rho", "lo", "gap") for e in ("fixed", "hessian")
+    pages.glue_claim_verdicts(
+        "xy",
+        {"fixed": _study_verdict("holds"), "hessian": _study_verdict("inconclusive")},
+        paper="zhang2020",
+        where="Fig. 2",
+        statement="strong correlation in (a)",
+        profile="smoke",
     )
-    assert glued["xy_claim_fixed"].data == "**reproduced**"
-    assert glued["xy_claim_hessian"].data == "**not reproduced**"
-    assert (glued["xy_rho_fixed"], glued["xy_lo_fixed"], glued["xy_gap_fixed"]) == (0.9, 0.7, 0.8)
-    assert (glued["xy_rho_hessian"], glued["xy_lo_hessian"], glued["xy_gap_hessian"]) == (0.1, -0.2, 0.0)
-    assert all(type(glued[f"xy_{k}_fixed"]) is float for k in ("rho", "lo", "gap"))
+    assert glued["xy_corr_fixed"].data == "**holds**"
+    assert glued["xy_corr_detrended_hessian"].data == "**inconclusive**"
+    rec = json.loads(glued["claim__xy_corr_fixed"].data)
+    assert rec["status"] == "holds" and rec["profile"] == "smoke" and rec["evidence"]["n_min"] == 40
+    numbers = [k for k, v in glued.items() if type(v) is float]
+    assert len(numbers) == 2 * 12 and glued["xy_gap_lo_detrended_fixed"] == 0.4
+
+
+def test_glue_claim_records_a_valid_claim_and_glues_its_status(monkeypatch):
+    glued = {}
+    monkeypatch.setattr(pages, "_glue", lambda key, value: glued.__setitem__(key, value))
+    pages.glue_claim("p_x", paper="qian2021", where="C1", statement="s", status="fails", kind="identity")
+    assert glued["p_x"].data == "**identity fails**"
+    assert json.loads(glued["claim__p_x"].data)["kind"] == "identity"
+    import pytest
+
+    with pytest.raises(ValueError, match="Invalid status: 'maybe'"):
+        pages.glue_claim("p_y", paper="qian2021", where="C1", statement="s", status="maybe")

@@ -227,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     except BookError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{len(plan) - len(failures)}/{len(plan)} pages executed in {time.perf_counter() - total:.1f} s; "
-          f"{len(claims)} claims in {claims_file}")
+    print(
+        f"{len(plan) - len(failures)}/{len(plan)} pages executed in {time.perf_counter() - total:.1f} s; "
+        f"{len(claims)} claims in {claims_file}"
+    )
     if failures:
         print(f"error: page(s) failed: {failures}", file=sys.stderr)
         return 1

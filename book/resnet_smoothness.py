@@ -27,7 +27,8 @@
 # and (b). The estimators are those of the previous page: `faithful` (the authors' code),
 # `fixed` (the corrected estimator) and `hessian` ($\|\nabla^2 f(x_t)\|$). The ResNet's probe
 # data is pinned (the first batch(es) of the training set, without augmentation), so
-# `faithful` can differ from `fixed` only by its summing factor (checked at the end).
+# `faithful` can differ from `fixed` only by its summing factor (checked at the end). Here
+# {glue:md}`rn_hess_conv`.
 #
 # **Criterion, fixed before looking at the numbers.** The probe points along one run are
 # time-ordered and autocorrelated, and both axes may simply trend with the iteration. So, for
@@ -64,6 +65,7 @@ from clipcore.pages import glue_claim, glue_claim_verdicts, glue_number, glue_te
 from clipcore.plots import scatter_grid
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
+from clipcore.smoothness import HESSIAN_TOL
 from clipcore.studies import smoothness_study
 
 check_profile(profile)
@@ -93,6 +95,13 @@ study = smoothness_study(
     seed=seed,
 )
 print(study.run_sources())
+conv = study.hessian_converged
+glue_text(
+    "rn_hess_conv",
+    f"{sum(c for c, _ in conv.values())} of {sum(t for _, t in conv.values())} `hessian` probes "
+    f"converged (Lanczos on Hessian-vector products, relative tolerance {HESSIAN_TOL:g}, at most "
+    f"{study.config.power_iters} products); the others are only lower bounds of the norm and are left out",
+)
 
 cfg, meta = study.config, study.meta  # of run (c)
 dataset = meta["dataset"]  # clipcore.data.ImageData.name: says when it is a stand-in

@@ -18,8 +18,38 @@ share one interface, :func:`estimate`, chosen by name (see ``ESTIMATORS``):
     random sequence lengths at each evaluation).
 
 ``hessian``
-    :math:`\|\nabla^2 f(x_t)\|_2`, the quantity of Definition 1, by power iteration on
-    Hessian-vector products of the pinned chunks' weighted mean loss.
+    :math:`\|\nabla^2 f(x_t)\|_2 = \max_i |\lambda_i|`, the operator norm that Definition 1
+    bounds, of the Hessian :math:`H` of the pinned chunks' weighted mean loss, by the Lanczos
+    method on Hessian-vector products (as PyHessian does). From a seeded random unit start,
+    :math:`k` products build an orthonormal basis :math:`Q_k` of the Krylov space
+    :math:`\mathrm{span}\{v, Hv, \dots, H^{k-1} v\}` (with full reorthogonalisation, in
+    float64) and the tridiagonal :math:`T_k = Q_k^\top H Q_k`; the estimate is the Ritz value
+    :math:`\theta` of largest modulus, :math:`\max_j |\theta_j|` over the eigenvalues of
+    :math:`T_k`. Every Ritz value lies in :math:`[\lambda_{\min}, \lambda_{\max}]`, so the
+    estimate never exceeds the norm, and it is at least the modulus of the Rayleigh quotient of
+    any vector of the Krylov space (what :math:`k` power iterations would return).
+
+    Stopping rule: after each product, the residual of the Ritz pair :math:`(\theta, y = Q_k s)`
+    is :math:`\|Hy - \theta y\| = |\beta_k s_k|` (:math:`\beta_k` the next off-diagonal of
+    :math:`T`, :math:`s_k` the last component of :math:`s`); the iteration stops, *converged*,
+    once :math:`|\beta_k s_k| \le \mathrm{tol} \cdot |\theta|` (``HESSIAN_TOL`` = 1e-3 by
+    default), or when :math:`\beta_k = 0` (the Krylov space is invariant: its Ritz values are
+    exact eigenvalues). A residual :math:`r` puts an eigenvalue of :math:`H` within :math:`r`
+    of :math:`\theta` (within :math:`r^2/\delta` for a gap :math:`\delta` to the rest of the
+    spectrum), so a converged estimate is an eigenvalue to a relative ``tol``; that it is
+    the one of largest modulus is what Lanczos gives in practice from a random start, not a
+    certificate (no Krylov method can see an eigenvector its start is orthogonal to).
+    ``power_iters`` is the most products used; an estimate that has not met the tolerance by
+    then is still returned, a lower bound flagged ``extra["converged"] = False``.
+
+    Why not a fixed number of power iterations (this estimator's earlier form): the Rayleigh
+    quotient :math:`v^\top H v` of the iterate weighs every eigenvalue with its sign. When
+    :math:`\lambda_{\min} \approx -\lambda_{\max}` (negative curvature as large as the
+    positive, as away from a minimum), power iteration hardly separates the two ends (the ratio
+    of their moduli is near 1), the iterate keeps weight on both, and they cancel in the quotient:
+    on a spectrum :math:`\{1, -1.02, \dots\}` its modulus was 0.19 for a norm of 1.02, and
+    a few iterations are also low on a PSD spectrum with a small gap (2.6% for a 0.5% gap),
+    in both cases with nothing to say so.
 
 The model is never mutated: every evaluation goes through :func:`torch.func.functional_call`
 with the requested parameters and *copies* of the buffers (so a BatchNorm in training mode
@@ -44,9 +74,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 ESTIMATORS = ("faithful", "fixed", "hessian")
+HESSIAN_TOL = 1e-3  # hessian: relative Lanczos residual bound at which the estimate is converged
 
 __all__ = [
     "ESTIMATORS",
+    "HESSIAN_TOL",
     "ProbeData",
     "SmoothnessEstimate",
     "estimate",
@@ -175,60 +207,118 @@ class _Probe:
             loss_acc += w * float(loss.detach())
         return acc, loss_acc / sum(weights)
 
-    def power_iteration(self, point, chunks, weights, iters: int, generator) -> dict:
-        r"""Power iteration :math:`v \leftarrow Hv/\|Hv\|` on the weighted mean Hessian
-        :math:`H = \sum_i w_i \nabla^2 f_i / \sum_i w_i`, by double backward."""
+    def lanczos(self, point, chunks, weights, max_hvps: int, tol: float, generator) -> dict:
+        r"""Lanczos with full reorthogonalisation on the weighted mean Hessian
+        :math:`H = \sum_i w_i \nabla^2 f_i / \sum_i w_i` (Hessian-vector products by double
+        backward), at most ``max_hvps`` products, stopping once the Ritz pair
+        :math:`(\theta, y)` of largest :math:`|\theta|` has :math:`\|Hy - \theta y\| =
+        |\beta_k s_k| \le` ``tol`` :math:`|\theta|`. The Krylov basis is flat float64 over the
+        trainable parameters (the products themselves run in the parameters' dtype)."""
         leaves = self._leaves(point)
         buffers = {k: b.clone() for k, b in self.buffers.items()}
         tw = sum(weights)
+        train = [i for i, t in enumerate(self.trainable) if t]
+        dev = point[train[0]].device
         gen_device = generator.device
-        v = [
-            torch.randn(p.shape, generator=generator, dtype=p.dtype, device=gen_device).to(p.device)
-            if t
-            else torch.zeros_like(p)
-            for p, t in zip(point, self.trainable)
+        # The start vector: a seeded Gaussian per trainable parameter (zero on frozen ones).
+        start = [
+            torch.randn(point[i].shape, generator=generator, dtype=point[i].dtype, device=gen_device)
+            for i in train
         ]
-        v = _scale(v, 1.0 / _norm(v))
+        q = torch.cat([s.to(dev, torch.float64).reshape(-1) for s in start])
+        q = q / torch.linalg.vector_norm(q)
+        sizes = [point[i].numel() for i in train]
+
+        def unflat(flat: Tensor) -> list[Tensor | None]:
+            parts = iter(flat.split(sizes))
+            out: list[Tensor | None] = [None] * len(point)
+            for i in train:
+                p = point[i]
+                out[i] = next(parts).reshape(p.shape).to(p.device, p.dtype)
+            return out
+
         # With one chunk the first-order graph is built once and reused (retain_graph).
+        single = len(chunks) == 1
         cached = None
-        grad_acc, loss_acc = None, 0.0
-        rayleigh, hv_norm, done = 0.0, 0.0, 0
-        for it in range(iters):
-            hv = [torch.zeros_like(p) for p in point]
+        grad_acc = [torch.zeros_like(p) for p in point]
+        loss_acc = 0.0
+
+        def hvp(flat: Tensor, first: bool, last: bool) -> Tensor:
+            nonlocal cached, loss_acc
+            v = unflat(flat)
+            hv = torch.zeros_like(flat)
             for chunk, w in zip(chunks, weights):
                 if cached is not None:
                     g = cached
                 else:
                     loss = self._loss(leaves, buffers, chunk)
                     g = self._grad(loss, leaves, create_graph=True)
-                    if it == 0:
+                    if first:
                         loss_acc += w * float(loss.detach())
-                if it == 0:
-                    if grad_acc is None:
-                        grad_acc = [torch.zeros_like(p) for p in point]
-                    for a, gi in zip(grad_acc, g):
-                        if gi is not None:
-                            a.add_(gi.detach(), alpha=w)
+                        for a, gi in zip(grad_acc, g):
+                            if gi is not None:
+                                a.add_(gi.detach(), alpha=w)
                 gv = sum((gi * vi).sum() for gi, vi in zip(g, v) if gi is not None and gi.requires_grad)
+                keep = single and not last
                 if isinstance(gv, Tensor) and gv.requires_grad:
-                    keep = len(chunks) == 1 and it < iters - 1
-                    for a, h in zip(hv, self._grad(gv, leaves, retain_graph=keep)):
-                        if h is not None:
-                            a.add_(h.detach(), alpha=w / tw)
-                if len(chunks) == 1 and it < iters - 1:
+                    h = self._grad(gv, leaves, retain_graph=keep)
+                    hv += (w / tw) * torch.cat(
+                        [
+                            (h[i] if h[i] is not None else torch.zeros_like(point[i]))
+                            .to(dev, torch.float64)
+                            .reshape(-1)
+                            for i in train
+                        ]
+                    )
+                if keep:
                     cached = g
-            rayleigh = _dot(v, hv)
-            hv_norm = _norm(hv)
-            done = it + 1
-            if hv_norm == 0.0:  # zero Hessian (e.g. a linear loss): v cannot be renormalised
+            return hv
+
+        # The orthonormal Krylov basis, one row per product, preallocated.
+        basis = torch.empty(max_hvps, q.numel(), dtype=torch.float64, device=dev)
+        basis[0] = q
+        alphas: list[float] = []
+        betas: list[float] = []
+        theta, resid, ritz, done, converged = 0.0, math.inf, np.zeros(0), 0, False
+        for k in range(max_hvps):
+            w = hvp(basis[k], first=k == 0, last=k == max_hvps - 1)
+            done = k + 1
+            alpha = float(basis[k] @ w)
+            w.add_(basis[k], alpha=-alpha)
+            if betas:
+                w.add_(basis[k - 1], alpha=-betas[-1])
+            # Full reorthogonalisation, twice ("twice is enough"): the basis stays orthonormal
+            # to rounding, so no spurious copies of converged Ritz values appear.
+            Q = basis[: k + 1]
+            for _ in range(2):
+                w.sub_(Q.T @ (Q @ w))
+            beta = float(torch.linalg.vector_norm(w))
+            if not (math.isfinite(alpha) and math.isfinite(beta)):
+                # A non-finite Hessian-vector product (a diverged run): no estimate, flagged.
+                theta, resid, ritz = math.nan, math.nan, np.full(1, math.nan)
                 break
-            v = _scale(hv, 1.0 / hv_norm)
+            alphas.append(alpha)
+            T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+            ritz, vecs = np.linalg.eigh(T)
+            top = int(np.argmax(np.abs(ritz)))
+            theta = float(ritz[top])
+            # ||H y - theta y|| for the Ritz vector y = Q s: beta_k times s's last component.
+            resid = beta * abs(float(vecs[-1, top]))
+            if resid <= tol * abs(theta) or beta == 0.0:
+                # beta = 0: the Krylov space is invariant and its Ritz values are exact.
+                converged = True
+                break
+            betas.append(beta)
+            if k + 1 < max_hvps:
+                basis[k + 1] = w / beta
         return {
             "grad": grad_acc,
             "loss": loss_acc / tw,
-            "rayleigh": rayleigh,
-            "hv_norm": hv_norm,
-            "iters": done,
+            "eigenvalue": theta,
+            "residual": resid,
+            "ritz": [float(r) for r in ritz],
+            "iterations": done,
+            "converged": converged,
         }
 
 
@@ -238,10 +328,6 @@ def _norm(ts: Sequence[Tensor]) -> float:
         return 0.0
     sq = sum(float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64)) ** 2 for t in ts)
     return math.sqrt(sq)
-
-
-def _dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
-    return sum(float(torch.sum(x.double() * y.double())) for x, y in zip(a, b))
 
 
 def _scale(ts: Sequence[Tensor], c: float) -> list[Tensor]:
@@ -278,6 +364,7 @@ def estimate(
     generator: torch.Generator | None = None,
     draw: int = 0,
     grad_before: Sequence[Tensor] | None = None,
+    tol: float = HESSIAN_TOL,
 ) -> SmoothnessEstimate:
     r"""Estimate the local smoothness at :math:`x_t` = ``before`` with estimator ``name``.
 
@@ -296,11 +383,16 @@ def estimate(
         smoothness :math:`= \|\sum_{j \in D_1} \nabla f_j(x_t + d/2) - \sum_{i \in D_0} \nabla f_i(x_t)\|
         / \|d/2\|` with *summed* gradients and two draws :math:`D_0 \ne D_1`. ``points`` is ignored.
     ``hessian``
-        smoothness :math:`= |v^\top \nabla^2 \bar f(x_t) v|`, the Rayleigh quotient after
-        ``power_iters`` power iterations from a random unit start drawn from ``generator``
-        (a fresh generator seeded with 0 if None, so results are reproducible);
-        ``extra["hv_norm"]`` holds :math:`\|\nabla^2 \bar f\, v\|`, also a lower bound on
-        :math:`\|\nabla^2 \bar f\|_2`. grad_norm :math:`= \|\bar g(x_t)\|` from the same pass.
+        smoothness :math:`= \max_j |\theta_j| \le \|\nabla^2 \bar f(x_t)\|_2`, the Ritz value
+        of largest modulus after at most ``power_iters`` Lanczos steps (one Hessian-vector
+        product each) from a random unit start drawn from ``generator`` (a fresh generator
+        seeded with 0 if None, so results are reproducible), stopping once its residual
+        bound is at most ``tol`` times it (see the module docstring). ``extra`` holds
+        ``converged`` (bool: the tolerance was met), ``iterations`` (products used),
+        ``residual`` (:math:`\|Hy - \theta y\|`), ``eigenvalue`` (the signed :math:`\theta`),
+        ``ritz`` (all Ritz values) and ``tol``. grad_norm :math:`= \|\bar g(x_t)\|` from the
+        first product's pass. ``tol`` is used by ``hessian`` only. A non-finite product (a
+        diverged run) gives ``smoothness = nan``, ``converged = False``.
 
     ``grad_before`` (``fixed`` only): :math:`\bar g(x_t)` on ``data.chunks(draw)``, when the
     caller already has it -- e.g. the gradient a training step just computed, with that step's
@@ -324,8 +416,10 @@ def estimate(
         given = probe.check_point(grad_before, "grad_before")
 
     if name == "hessian":
-        if not isinstance(power_iters, (int, np.integer)) or power_iters < 1:
+        if not isinstance(power_iters, (int, np.integer)) or isinstance(power_iters, bool) or power_iters < 1:
             raise ValueError(f"power_iters must be an int >= 1, got {power_iters!r}")
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < tol < 1.0):
+            raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
         if after is not None:
             probe.check_point(after, "after")
         if generator is None:
@@ -333,16 +427,19 @@ def estimate(
         chunks, weights = probe.chunks(draw)
         ctx = torch.backends.cudnn.flags(enabled=False) if probe.rnn else contextlib.nullcontext()
         with ctx:
-            r = probe.power_iteration(x, chunks, weights, int(power_iters), generator)
+            r = probe.lanczos(x, chunks, weights, int(power_iters), float(tol), generator)
         grad = _scale(r["grad"], 1.0 / sum(weights))
         return SmoothnessEstimate(
             grad_norm=_norm(grad),
-            smoothness=abs(r["rayleigh"]),
+            smoothness=abs(r["eigenvalue"]),
             estimator=name,
             extra={
-                "rayleigh": r["rayleigh"],
-                "hv_norm": r["hv_norm"],
-                "iters": r["iters"],
+                "eigenvalue": r["eigenvalue"],
+                "residual": r["residual"],
+                "converged": r["converged"],
+                "iterations": r["iterations"],
+                "tol": float(tol),
+                "ritz": r["ritz"],
                 "loss": r["loss"],
                 "n_chunks": len(chunks),
             },

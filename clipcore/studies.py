@@ -52,6 +52,7 @@ __all__ = [
     "load_runs",
     "run_label",
     "probe_points",
+    "hessian_convergence",
     "correlations",
     "correlation_table",
     "SmoothnessStudy",
@@ -137,14 +138,29 @@ def run_label(cfg) -> str:
 
 def probe_points(run: Run, estimator: str) -> dict:
     """``{step, grad_norm, smoothness}`` arrays of one estimator's probes, keeping the points
-    where both values are finite and positive (what a log-log plot can show)."""
+    where both values are finite and positive (what a log-log plot can show) and, where the
+    run records it, whose eigenvalue iteration converged (a ``hessian`` value that did not is
+    only a lower bound of the norm: :func:`hessian_convergence` counts them)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"Invalid estimator: {estimator!r} (choose from {', '.join(ESTIMATORS)})")
     tab = run.table("probes")
     sel = tab["estimator"] == estimator
     g, L, step = tab["grad_norm"][sel], tab["smoothness"][sel], tab["step"][sel]
     ok = np.isfinite(g) & np.isfinite(L) & (g > 0) & (L > 0)
+    if "converged" in tab:
+        conv = tab["converged"][sel]
+        ok &= ~np.isfinite(conv) | (conv == 1)  # no flag recorded (other estimators): kept
     return {"step": step[ok], "grad_norm": g[ok], "smoothness": L[ok]}
+
+
+def hessian_convergence(run: Run) -> tuple[int, int]:
+    """(converged, total) ``hessian`` probes of a run (total, total when none is flagged)."""
+    tab = run.table("probes")
+    sel = tab["estimator"] == "hessian"
+    total = int(sel.sum())
+    if "converged" not in tab:
+        return total, total
+    return int(np.sum(tab["converged"][sel] == 1)), total
 
 
 def correlations(
@@ -280,6 +296,11 @@ class SmoothnessStudy:
     def n_probes(self) -> int:
         """The fewest probe points of any run and estimator."""
         return min(p["step"].size for per in self.points.values() for p in per.values())
+
+    @property
+    def hessian_converged(self) -> dict:
+        """``{run: (converged, total)}`` hessian probes (:func:`hessian_convergence`)."""
+        return {name: hessian_convergence(r.run) for name, r in self.runs.items()}
 
     @property
     def envelopes(self) -> dict:

@@ -302,3 +302,16 @@ def test_load_runs_trains_once_then_loads_and_keeps_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="clip_lr7"):
         E.load_runs("resnet_images", "smoke", tmp_path, runs=["clip_lr7"], **kw)
     assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), init.state_dict().values()))
+
+
+def test_unconverged_hessian_probes_are_counted_and_left_out(tmp_path):
+    store = RunStore(tmp_path)
+    w = store.start("exp", {"name": "r"})
+    w.log(1, loss=1.0)
+    for t, conv in ((1, 1), (2, 0), (3, 1)):
+        w.log_table("probes", step=t, estimator="hessian", grad_norm=1.0 + t, smoothness=2.0, converged=conv)
+        w.log_table("probes", step=t, estimator="fixed", grad_norm=1.0 + t, smoothness=2.0)
+    run = w.finish(wall_time=1.0)
+    assert list(E.probe_points(run, "hessian")["step"]) == [1.0, 3.0]
+    assert list(E.probe_points(run, "fixed")["step"]) == [1.0, 2.0, 3.0]  # no flag: all kept
+    assert E.hessian_convergence(run) == (2, 3)

@@ -6,17 +6,21 @@ asymmetric, so clipped SGD settles where the mean clipped gradient vanishes, how
 steps: at a gradient norm of order :math:`\min\{\sigma, \sigma^2/c\}` (their lower bound). This
 module builds the zero-mean discrete noise laws of that construction (:func:`floor_noise`),
 finds the fixed point of the clipped mean field on :math:`f(x) = x^2/2`
-(:func:`clipped_fixed_point`) and runs clipped SGD there (:func:`clipped_sgd_quadratic`). It is
-the stochastic counterpart of the deterministic bias of :mod:`clipcore.incremental_bias`.
+(:func:`clipped_fixed_point`) and runs clipped SGD there (:func:`clipped_sgd_quadratic`). The
+intervals over runs that the verdicts rest on are :func:`plateau_interval`,
+:func:`plateau_difference`, :func:`plateau_ratio` and :func:`slope_interval`. It is the
+stochastic counterpart of the deterministic bias of :mod:`clipcore.incremental_bias`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
+from .stats import loglog_slope
 from .validation import (
     check_fraction,
     check_int,
@@ -35,6 +39,10 @@ __all__ = [
     "clipped_fixed_point",
     "QuadraticSGDRun",
     "clipped_sgd_quadratic",
+    "plateau_interval",
+    "plateau_difference",
+    "plateau_ratio",
+    "slope_interval",
 ]
 
 
@@ -207,3 +215,68 @@ def clipped_sgd_quadratic(
         plateau=np.abs(avg),
         plateau_se=se,
     )
+
+
+# ---------------------------------------------------------------- intervals over runs
+
+
+def _z(level: float) -> float:
+    if not 0 < check_number("level", level) < 1:
+        raise invalid("level", level, "must be in (0, 1)")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def plateau_interval(run: QuadraticSGDRun, level: float = 0.95):
+    r"""``(lo, hi)`` ``[K]``: the plateau :math:`\pm z\,\mathrm{se}` (normal interval over the
+    independent runs, z the two-sided quantile of ``level``)."""
+    h = _z(level) * run.plateau_se
+    return run.plateau - h, run.plateau + h
+
+
+def plateau_difference(a: QuadraticSGDRun, b: QuadraticSGDRun, level: float = 0.95):
+    r"""``(diff, lo, hi)`` ``[K]``: plateau of ``a`` minus plateau of ``b`` with the interval
+    :math:`\pm z\sqrt{\mathrm{se}_a^2 + \mathrm{se}_b^2}` (independent passes)."""
+    d = a.plateau - b.plateau
+    h = _z(level) * np.sqrt(a.plateau_se**2 + b.plateau_se**2)
+    return d, d - h, d + h
+
+
+def plateau_ratio(num: QuadraticSGDRun, den: QuadraticSGDRun, level: float = 0.95):
+    r"""``(ratio, lo, hi)`` ``[K]``: plateau of ``num`` over plateau of ``den`` with a
+    delta-method interval, relative standard error
+    :math:`\sqrt{(\mathrm{se}_n/P_n)^2 + (\mathrm{se}_d/P_d)^2}` (independent passes); nan
+    where a plateau is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = num.plateau / den.plateau
+        rel = np.sqrt((num.plateau_se / num.plateau) ** 2 + (den.plateau_se / den.plateau) ** 2)
+    r = np.where(np.isfinite(r) & (den.plateau > 0), r, np.nan)
+    h = _z(level) * r * rel
+    return r, r - h, r + h
+
+
+def slope_interval(
+    run: QuadraticSGDRun, rows, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    r"""The log-log slope of the plateau against the threshold over the laws ``rows`` (at least
+    two, finite thresholds) and its percentile-bootstrap interval over runs: each replicate
+    resamples the R runs with replacement, recomputes every plateau
+    :math:`|\mathrm{mean}_r\,\bar x_r|` and fits the slope (:func:`clipcore.stats.loglog_slope`).
+    Returns ``(slope, lo, hi)``."""
+    idx = np.atleast_1d(np.asarray(rows))
+    if idx.size < 2:
+        raise invalid("rows", rows, "need at least two thresholds for a slope")
+    c = np.asarray(run.c, np.float64)[idx]
+    if not np.all(np.isfinite(c) & (c > 0)):
+        raise invalid("rows", rows, "every threshold must be finite and > 0")
+    check_int("n_boot", n_boot, 1)
+    _z(level)
+    tm = np.asarray(run.tail_mean, np.float64)[idx]
+    R = tm.shape[1]
+    slope = loglog_slope(c, np.abs(tm.mean(1)))
+    rng = np.random.default_rng(seed)
+    boots = np.array([loglog_slope(c, np.abs(tm[:, rng.integers(0, R, R)].mean(1))) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    if boots.size == 0:
+        return slope, math.nan, math.nan
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return slope, float(lo), float(hi)

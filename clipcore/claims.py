@@ -31,6 +31,8 @@ __all__ = [
     "decide",
     "from_interval",
     "within",
+    "band_status",
+    "combine_statuses",
     "RECORD_PREFIX",
     "collect",
     "summary",
@@ -133,6 +135,35 @@ def within(lo: float, hi: float, tol: float) -> str:
     if -tol <= lo and hi <= tol:
         return "holds"
     return "fails" if hi < -tol or lo > tol else "inconclusive"
+
+
+def band_status(lo: float, hi: float, low: float, high: float) -> str:
+    """The status of "the quantity lies in the band (low, high)" from its interval [lo, hi]:
+    ``holds`` when the interval is inside the band, ``fails`` when it is wholly outside it
+    (all at or below ``low``, or all at or above ``high``), ``inconclusive`` otherwise (it
+    straddles an edge, or is nan)."""
+    if not all(math.isfinite(float(v)) for v in (lo, hi)):
+        return "inconclusive"
+    if low < lo and hi < high:
+        return "holds"
+    if hi <= low or lo >= high:
+        return "fails"
+    return "inconclusive"
+
+
+def combine_statuses(statuses) -> str:
+    """One verdict from the verdicts of the parts of a claim: ``fails`` if any part fails,
+    ``holds`` if all hold, ``not-testable`` if all are not testable, else ``inconclusive``
+    (an empty list is ``not-testable``)."""
+    st = list(statuses)
+    for s in st:
+        if s not in STATUSES:
+            raise ValueError(f"Invalid status: {s!r} (choose from {', '.join(STATUSES)})")
+    if not st or all(s == "not-testable" for s in st):
+        return "not-testable"
+    if "fails" in st:
+        return "fails"
+    return "holds" if all(s == "holds" for s in st) else "inconclusive"
 
 
 def collect(records: dict[str, list[dict]]) -> list[dict]:

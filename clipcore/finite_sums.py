@@ -4,8 +4,11 @@ Wang, Xiao (AISTATS 2021).
 A :class:`FiniteSum` holds N examples in :math:`\mathbb{R}^d` and evaluates per-example losses
 and gradients on NumPy arrays or torch tensors alike (so they are checked against autograd);
 its batch-mean components are what :mod:`clipcore.incremental_methods` clips. The concrete sums are
-least squares and logistic regression with heavy-tailed data, and a two-component
-counterexample to convergence of clipped methods (Qian et al.'s claim C1).
+least squares and logistic regression with heavy-tailed data, a two-component
+counterexample to convergence of clipped methods (Qian et al.'s claim C1), and an
+interpolating least-squares sum with an isotropic design on which Qian et al.'s sufficient
+condition provably holds at every point for batches of at least d examples (claim C2;
+:func:`interpolating_least_squares`, :func:`kappa_certificate`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .validation import check_int, check_nonnegative, check_number, check_positive, invalid, is_integer
+from .validation import (
+    check_int,
+    check_nonnegative,
+    check_number,
+    check_positive,
+    invalid,
+    is_integer,
+    is_number,
+)
 
 __all__ = [
     "FiniteSum",
@@ -25,6 +36,8 @@ __all__ = [
     "QianCounterexample",
     "heavy_tailed_least_squares",
     "heavy_tailed_logistic",
+    "interpolating_least_squares",
+    "kappa_certificate",
 ]
 
 
@@ -298,11 +311,65 @@ def heavy_tailed_logistic(
     return LogisticSum(A, y, lam)
 
 
+def interpolating_least_squares(
+    N: int = 512, dim: int = 20, *, df: float = math.inf, seed: int = 0
+) -> LeastSquaresSum:
+    r"""Least squares that interpolates, with an isotropic design: :math:`b = A x^*` exactly and
+    :math:`A^\top A/N = I`.
+
+    Rows are drawn i.i.d. (standard normal, or Student-t with ``df`` degrees of freedom when
+    finite, for heavy-tailed gradient norms) and then whitened, :math:`A \leftarrow A\,
+    (A^\top A/N)^{-1/2}`; :math:`x^* \sim N(0, I/d)`. Derived for this book: with
+    :math:`e = x - x^*` a batch component has gradient :math:`\nabla f_j = H_j e`,
+    :math:`H_j = \frac1B\sum_{i\in S_j} a_i a_i^\top`, and the full gradient is
+    :math:`\frac NB e`, so :math:`\cos\theta_j = e^\top H_j e/(\|H_j e\|\|e\|) \ge
+    1/\mathrm{cond}(H_j)`: whenever every batch Hessian is positive definite (B at least d, in
+    general position) the sufficient condition :math:`\cos\theta_j \ge \kappa > 0` holds at
+    *every* :math:`x \ne x^*`, with :math:`\kappa` of :func:`kappa_certificate`; and all
+    components vanish at :math:`x^*`, so clipping only shortens the steps. Needs N >= dim.
+    Seeded."""
+    check_int("N", N, 1)
+    check_int("dim", dim, 1)
+    if N < dim:
+        raise invalid("N", N, f"must be at least dim = {dim} (a full-rank design)")
+    if not (is_number(df) and df > 0):
+        raise invalid("df", df, "must be a number > 0 (inf: normal rows)")
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((N, dim)) if math.isinf(df) else _student_t(rng, df, (N, dim))
+    w, V = np.linalg.eigh(A.T @ A / N)
+    A = A @ (V / np.sqrt(w)) @ V.T
+    x_star = rng.standard_normal(dim) / math.sqrt(dim)
+    return LeastSquaresSum(A, A @ x_star, name="interpolating least squares")
+
+
+def kappa_certificate(problem: LeastSquaresSum, batch_size: int) -> float:
+    r"""A lower bound on :math:`\kappa = \min_j\cos\theta_j` that holds at every
+    :math:`x \ne x^*`, for the fixed (cyclic) batches of size ``batch_size``:
+    :math:`\min_j \lambda_{\min}(H_j)/\lambda_{\max}(H_j)`, valid for an interpolating sum
+    with :math:`A^\top A/N \propto I` (:func:`interpolating_least_squares`; other sums are an
+    error). 0 when some batch Hessian is singular (e.g. B < d): then the bound says nothing."""
+    if not isinstance(problem, LeastSquaresSum):
+        raise invalid("problem", problem, "must be a clipcore.finite_sums.LeastSquaresSum")
+    B = problem.check_batch_size(batch_size)
+    A, N = problem.A, problem.N
+    H = A.T @ A / N
+    h = float(np.trace(H) / problem.dim)
+    if h <= 0 or np.linalg.norm(H - h * np.eye(problem.dim)) > 1e-8 * h:
+        raise invalid("problem", problem.name, "the certificate needs an isotropic design, A^T A / N = h I")
+    x_star = problem.minimizer()
+    if np.linalg.norm(A @ x_star - problem.b) > 1e-8 * max(1.0, np.linalg.norm(problem.b)):
+        raise invalid("problem", problem.name, "the certificate needs an interpolating sum, b = A x*")
+    Ab = A.reshape(N // B, B, problem.dim)
+    ev = np.linalg.eigvalsh(np.einsum("jbk,jbl->jkl", Ab, Ab) / B)
+    lam_min = np.maximum(ev[:, 0], 0.0)
+    return float(np.min(lam_min / ev[:, -1]))
+
+
 @dataclass(frozen=True, eq=False)
 class QianCounterexample(FiniteSum):
     r"""A two-component counterexample for clipped incremental methods (Qian et al., AISTATS
     2021, claim C1; derived for this book, proved by the tests in tests/test_finite_sums.py and
-    tests/test_incremental.py):
+    tests/test_incremental_methods.py):
     :math:`f_1(x) = 10x + x^2/2`, :math:`f_2(x) = -x + x^2/2` in one dimension.
 
     :math:`F = f_1 + f_2 = 9x + x^2` has :math:`F'(x) = 9 + 2x` and minimiser

@@ -9,7 +9,7 @@ a clipped incremental method moves, to first order, along
     C = \{i : \|\nabla f_i\| > \gamma\}.
 
 The bias identities (Qian et al.'s claim C1 made exact; derived for this book, proved by the
-tests in tests/test_incremental.py):
+tests in tests/test_incremental_bias.py):
 
 .. math::
     d - \nabla F = -\sum_{i\in C}\Bigl(1 - \frac{\gamma}{\|\nabla f_i\|}\Bigr)\nabla f_i,
@@ -26,19 +26,25 @@ every i gives :math:`\langle d, \nabla F\rangle \ge \kappa\|\nabla F\|\sum_i\min
 the second identity; the checkable condition is :math:`\kappa = \min_i\cos\theta_i > 0`.
 
 This module holds the decomposition (:func:`clipped_direction`, and :func:`partition_bias`
-over random partitions into batches); the clipped incremental methods that follow d are
+over random partitions into batches), the angle between d and :math:`\nabla F`
+(:func:`direction_angle`, :func:`norm_spread_angles`) and the checks that turn measured
+relations into verdicts (:func:`trend_check`, :func:`correlation_check`, with the interval
+rules of :mod:`clipcore.claims` and :func:`clipcore.stats.mean_interval`); the clipped incremental methods that follow d are
 :mod:`clipcore.incremental_methods`, the angles of claim C3 :mod:`clipcore.angles`, the
 stochastic bias floor of clipped SGD :mod:`clipcore.bias_floor`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .claims import from_interval
 from .finite_sums import FiniteSum
-from .validation import check_finite_array, check_int, check_threshold, invalid
+from .stats import bootstrap_ci, mean_interval, rank_correlation
+from .validation import check_choice, check_finite_array, check_int, check_number, check_threshold, invalid
 
 __all__ = [
     "clip",
@@ -47,6 +53,12 @@ __all__ = [
     "clipped_direction",
     "PartitionBias",
     "partition_bias",
+    "direction_angle",
+    "norm_spread_angles",
+    "TrendCheck",
+    "trend_check",
+    "CorrelationCheck",
+    "correlation_check",
 ]
 
 
@@ -189,3 +201,161 @@ def partition_bias(
         for k in keys:
             means[k].append(np.mean([getattr(r, k) for r in rs]))
     return PartitionBias(batch_sizes=np.asarray(sizes), **{k: np.array(v) for k, v in means.items()})
+
+
+# ---------------------------------------------------------------- the angle of d to ∇F
+
+
+def direction_angle(component_grads, gamma) -> np.ndarray:
+    r"""The angle in degrees between :math:`d = \sum_i\mathrm{clip}_\gamma(\nabla f_i)` and
+    :math:`\nabla F` for the component gradients ``[n, d]`` at each threshold of ``gamma``
+    (a scalar or an array; the result has its shape): :math:`\arctan2(\|d_\perp\|,
+    \rho\|\nabla F\|)`, 0 without bias, above 90 when d points uphill. Unlike the relative bias
+    :math:`\|d - \nabla F\|/\|\nabla F\|` it ignores the length of d, which a step size can
+    undo. nan where :math:`\nabla F = 0` or d = 0."""
+    G = check_finite_array("component_grads", component_grads)
+    if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
+        raise invalid("component_grads shape", G.shape, "expected [n, d] with n, d >= 1")
+    gam = check_threshold("gamma", gamma)
+    flat = gam.reshape(-1)
+    r = decompose_components(np.broadcast_to(G, (flat.size, *G.shape)), flat)
+    nF = np.linalg.norm(r["full_grad"], axis=-1)
+    along = r["rho"] * nF
+    across = np.linalg.norm(r["perp"], axis=-1)
+    with np.errstate(invalid="ignore"):
+        ang = np.degrees(np.arctan2(across, along))
+    ang = np.where((nF > 0) & np.isfinite(along) & ((across > 0) | (along != 0)), ang, np.nan)
+    return ang.reshape(gam.shape)
+
+
+def norm_spread_angles(directions, z, spreads) -> np.ndarray:
+    r"""The bias that unequal norms alone create: components :math:`g_i = e^{s z_i} u_i` with
+    the directions ``directions`` ``[n, d]`` (normalised here) and log-norm profile ``z``
+    ``[n]``, at the threshold :math:`\gamma = \min_i\|g_i\|` (every component clipped, so
+    :math:`d \propto \sum_i u_i` whatever s). Returns :func:`direction_angle` for each spread
+    s of ``spreads`` (``[S]``); it is 0 at s = 0, where all norms are equal and clipping is a
+    common rescaling."""
+    U = check_finite_array("directions", directions)
+    if U.ndim != 2 or U.shape[0] < 1:
+        raise invalid("directions shape", U.shape, "expected [n, d] with n >= 1")
+    nrm = np.linalg.norm(U, axis=1, keepdims=True)
+    if np.any(nrm == 0):
+        raise invalid("directions", "a zero row", "every direction must be non-zero")
+    z = check_finite_array("z", z)
+    if z.shape != (U.shape[0],):
+        raise invalid("z shape", z.shape, f"expected ({U.shape[0]},)")
+    s = check_finite_array("spreads", spreads).reshape(-1)
+    U = U / nrm
+    out = []
+    for sv in s:
+        scale = np.exp(sv * (z - z.min()))  # the smallest norm is 1: the threshold
+        out.append(float(direction_angle(U * scale[:, None], 1.0)))
+    return np.array(out)
+
+
+# ---------------------------------------------------------------- interval rules and verdicts
+
+
+def _rank_correlation(x, y) -> float:
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return math.nan
+    return rank_correlation(x[ok], y[ok])
+
+
+def _direction_status(lo, hi, min_corr, direction):
+    if direction == "increasing":
+        return from_interval(lo, hi, min_corr, above=True)
+    return from_interval(lo, hi, -min_corr, above=False)
+
+
+@dataclass(frozen=True, eq=False)
+class TrendCheck:
+    """Per-instance rank correlations and the verdict on their mean (:func:`trend_check`)."""
+
+    corr: np.ndarray  # Spearman correlation of each instance (nan where undefined), [K]
+    mean: float
+    lo: float
+    hi: float
+    n: int  # instances with a defined correlation
+    status: str
+
+
+def trend_check(
+    xs,
+    ys,
+    *,
+    min_corr: float,
+    direction: str = "increasing",
+    min_instances: int = 5,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> TrendCheck:
+    r"""Does y rise (``direction="increasing"``) or fall with x *within* each instance?
+
+    ``xs`` and ``ys`` are sequences of equal-length 1-D arrays, one pair per instance. Each
+    instance gives its Spearman correlation (nan with fewer than three finite pairs or a
+    constant side; dropped); the criterion, fixed before the numbers, is on the mean over
+    instances and its bootstrap interval (:func:`clipcore.stats.mean_interval`): ``holds`` when the whole
+    interval is above ``min_corr`` (below ``-min_corr`` for ``"decreasing"``), ``fails``
+    when it is all on the other side, ``inconclusive`` when it straddles the threshold or
+    fewer than ``min_instances`` instances have a defined correlation."""
+    check_choice("direction", direction, ("increasing", "decreasing"))
+    if not 0 <= check_number("min_corr", min_corr) < 1:
+        raise invalid("min_corr", min_corr, "must be in [0, 1)")
+    check_int("min_instances", min_instances, 2)
+    xs, ys = list(xs), list(ys)
+    if len(xs) != len(ys):
+        raise invalid("xs, ys", (len(xs), len(ys)), "need one y array per x array")
+    corr = np.array([_rank_correlation(x, y) for x, y in zip(xs, ys)], dtype=np.float64)
+    mean, lo, hi = mean_interval(corr, level=level, n_boot=n_boot, seed=seed)
+    n = int(np.isfinite(corr).sum())
+    status = "inconclusive" if n < min_instances else _direction_status(lo, hi, min_corr, direction)
+    return TrendCheck(corr=corr, mean=mean, lo=lo, hi=hi, n=n, status=status)
+
+
+@dataclass(frozen=True, eq=False)
+class CorrelationCheck:
+    """One rank correlation across instances and its verdict (:func:`correlation_check`)."""
+
+    rho: float
+    lo: float
+    hi: float
+    n: int
+    status: str
+
+
+def correlation_check(
+    x,
+    y,
+    *,
+    min_corr: float,
+    direction: str = "increasing",
+    min_points: int = 10,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> CorrelationCheck:
+    r"""Does y rise (or fall) with x *across* instances (one value of each per instance)?
+
+    The Spearman correlation of the finite pairs with its percentile-bootstrap interval
+    (:func:`clipcore.stats.bootstrap_ci`); ``holds`` when the whole interval is above
+    ``min_corr`` (below ``-min_corr`` for ``"decreasing"``), ``fails`` when it is all on the
+    other side, ``inconclusive`` when it straddles or fewer than ``min_points`` pairs are
+    finite."""
+    check_choice("direction", direction, ("increasing", "decreasing"))
+    if not 0 <= check_number("min_corr", min_corr) < 1:
+        raise invalid("min_corr", min_corr, "must be in [0, 1)")
+    check_int("min_points", min_points, 3)
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    if x.shape != y.shape:
+        raise invalid("x, y", (x.size, y.size), "need one y per x")
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = int(ok.sum())
+    if n < min_points:
+        return CorrelationCheck(rho=math.nan, lo=math.nan, hi=math.nan, n=n, status="inconclusive")
+    rho = _rank_correlation(x[ok], y[ok])
+    lo, hi = bootstrap_ci(x[ok], y[ok], n_boot=n_boot, level=level, seed=seed)
+    return CorrelationCheck(rho=rho, lo=lo, hi=hi, n=n, status=_direction_status(lo, hi, min_corr, direction))

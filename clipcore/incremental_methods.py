@@ -10,16 +10,23 @@ clipped direction d of :mod:`clipcore.incremental_bias`; clipped full-batch desc
 (:func:`clipped_full_batch_descent`) follows d exactly and stalls where :math:`d = 0`
 (:func:`clipped_floor`), which need not be stationary for F. :func:`kappa_bound_check`
 checks Qian et al.'s sufficient condition :math:`\cos\theta_i \ge \kappa > 0` and its
-descent bound on the logged points of runs.
+descent bound on the logged points of runs, and :func:`sufficient_condition_check` decides
+claim C2 on a run: does the method converge where the condition holds throughout? For claim
+C3, :func:`batch_angles` measures the mean cosine and angle between batch and full gradients
+with their sampling spread, :func:`prediction_check` compares them with the prediction by
+relative error, and :func:`increase_check` decides whether the cosine grows with the batch.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
+from .angles import batch_cosines, gradient_moments, predicted_cosine
+from .claims import band_status, combine_statuses, from_interval
 from .finite_sums import FiniteSum
 from .incremental_bias import clipped_direction, decompose_components
 from .validation import (
@@ -27,6 +34,7 @@ from .validation import (
     check_finite_array,
     check_int,
     check_nonnegative,
+    check_number,
     check_positive,
     check_positive_array,
     check_threshold,
@@ -42,6 +50,13 @@ __all__ = [
     "clipped_floor",
     "KappaBoundCheck",
     "kappa_bound_check",
+    "ConditionCheck",
+    "sufficient_condition_check",
+    "BatchAngles",
+    "batch_angles",
+    "PredictionCheck",
+    "prediction_check",
+    "increase_check",
 ]
 
 ORDERS = ("cyclic", "reshuffled", "iid")
@@ -305,3 +320,195 @@ def kappa_bound_check(runs, rtol: float = 1e-12) -> KappaBoundCheck:
             holds &= bool(np.all((rho[cond] >= bound[cond] * (1 - rtol)) & (bound[cond] > 0)))
             min_margin = min(min_margin, float(np.min(rho[cond] - bound[cond])))
     return KappaBoundCheck(n_points=n_points, n_condition=n_condition, holds=holds, min_margin=min_margin)
+
+
+# ---------------------------------------------------------------- claim C2: the sufficient condition
+
+
+@dataclass(frozen=True, eq=False)
+class ConditionCheck:
+    """Claim C2 on some runs (:func:`sufficient_condition_check`)."""
+
+    n_points: int  # logged points not yet at rounding level (finite κ or not)
+    cond_fraction: float  # of them with κ > 0
+    kappa_min: float  # smallest logged κ (nan if none finite)
+    final_ratio: float  # largest final ‖∇F̄‖ / ‖∇F̄(x0)‖ over the runs
+    mid_ratio: float  # the same at the middle logged epoch
+    status: str
+
+
+def sufficient_condition_check(
+    run: IncrementalRun,
+    rows=None,
+    *,
+    grad_tol: float,
+    min_fraction: float = 1.0,
+    min_drop: float = 0.1,
+    zero: float = 1e-12,
+) -> ConditionCheck:
+    r"""Claim C2 -- the sufficient condition :math:`\cos\theta_j \ge \kappa > 0` makes the
+    clipped method converge -- decided on the runs ``rows`` (all when None) of ``run``.
+
+    The premise is checked at every logged point (:math:`\kappa > 0`; a point with undefined
+    cosines does not count) except those already converged to rounding level,
+    :math:`\|\nabla\bar F\|/\|\nabla\bar F(x_0)\| \le` ``zero``, where the cosines are
+    rounding noise; the conclusion by the gradient norm relative to the start. The
+    criterion: ``not-testable`` when the condition holds at fewer than a ``min_fraction`` of
+    the logged points (C2 says nothing there); otherwise ``holds`` when every run ends with
+    :math:`\|\nabla\bar F\|/\|\nabla\bar F(x_0)\| \le` ``grad_tol``, ``fails`` when some
+    run has stalled above it (over the second half of the logged epochs its gradient norm fell
+    by less than a fraction ``min_drop``), else ``inconclusive`` (still falling: the horizon is
+    too short)."""
+    check_positive("grad_tol", grad_tol)
+    if not 0 < check_number("min_fraction", min_fraction) <= 1:
+        raise invalid("min_fraction", min_fraction, "must be in (0, 1]")
+    if not 0 < check_number("min_drop", min_drop) < 1:
+        raise invalid("min_drop", min_drop, "must be in (0, 1)")
+    check_nonnegative("zero", zero)
+    idx = np.arange(run.grad_norm.shape[0]) if rows is None else np.atleast_1d(np.asarray(rows))
+    kappa = np.asarray(run.kappa, np.float64)[idx]
+    g = np.asarray(run.grad_norm, np.float64)[idx]
+    if g.shape[1] < 2:
+        raise invalid("run", f"{g.shape[1]} logged epoch", "need at least two logged epochs")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isnan(g / g[:, :1]), np.inf, g / g[:, :1])
+    live = ratio > zero
+    with np.errstate(invalid="ignore"):
+        frac = float(np.mean(kappa[live] > 0)) if live.any() else math.nan
+    kl = kappa[live]
+    kmin = float(np.nanmin(kl)) if np.isfinite(kl).any() else math.nan
+    half = g.shape[1] // 2
+    final, mid = float(ratio[:, -1].max()), float(ratio[:, half].max())
+    if not frac >= min_fraction:
+        status = "not-testable"
+    elif final <= grad_tol:
+        status = "holds"
+    else:
+        stalled = ~(ratio[:, -1] < (1 - min_drop) * ratio[:, half]) & (ratio[:, -1] > grad_tol)
+        status = "fails" if stalled.any() else "inconclusive"
+    return ConditionCheck(
+        n_points=int(live.sum()),
+        cond_fraction=frac,
+        kappa_min=kmin,
+        final_ratio=final,
+        mid_ratio=mid,
+        status=status,
+    )
+
+
+# ---------------------------------------------------------------- claim C3: angles against the batch size
+
+
+@dataclass(frozen=True, eq=False)
+class BatchAngles:
+    r"""Cosines and angles between batch-mean and full gradients, per batch size
+    (:func:`batch_angles`); all arrays ``[K]``. ``*_se`` are standard errors of the means over
+    independent shuffles (0 at B = 1, where every shuffle holds every example, so the mean is
+    exact); angles are in degrees, ``pred_angle`` is :math:`\arccos` of ``pred_cos``."""
+
+    batch_sizes: np.ndarray
+    n_splits: np.ndarray
+    mean_cos: np.ndarray
+    se_cos: np.ndarray
+    pred_cos: np.ndarray
+    mean_angle: np.ndarray
+    se_angle: np.ndarray
+    pred_angle: np.ndarray
+    cosines: tuple  # the measured cosines of each batch size, for plotting
+
+
+def batch_angles(
+    example_grads, batch_sizes, *, min_batches: int, min_splits: int = 2, seed: int = 0
+) -> BatchAngles:
+    r"""For each batch size B, :func:`clipcore.angles.batch_cosines` over
+    :math:`s = \max\{\text{min\_splits}, \lceil \text{min\_batches}\,B/N\rceil\}`
+    independent shuffles (so at least ``min_batches`` cosines), the mean cosine and mean angle with their standard errors
+    over the shuffles (each shuffle's mean is one independent draw), and the prediction
+    :func:`clipcore.angles.predicted_cosine` from the per-example moments. Seeded (batch size k
+    uses seed ``[seed, k]``)."""
+    G = np.asarray(example_grads, np.float64)
+    check_int("min_batches", min_batches, 1)
+    check_int("min_splits", min_splits, 2)
+    if G.ndim != 2 or G.shape[0] < 2:
+        raise invalid("example_grads shape", G.shape, "expected [N, d] with N >= 2")
+    N = G.shape[0]
+    m2, s2 = gradient_moments(G)
+    sizes = [check_int("batch_size", B, 1) for B in batch_sizes]
+    out = {k: [] for k in ("n_splits", "mean_cos", "se_cos", "mean_angle", "se_angle")}
+    cosines = []
+    for k, B in enumerate(sizes):
+        n_splits = max(min_splits, math.ceil(min_batches * B / N))
+        ss = np.random.SeedSequence([seed, k]).generate_state(1)[0]
+        cos = batch_cosines(G, B, n_splits=n_splits, seed=int(ss)).reshape(n_splits, N // B)
+        ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        cosines.append(cos.ravel())
+        out["n_splits"].append(n_splits)
+        for name, v in (("cos", cos), ("angle", ang)):
+            split_means = v.mean(1)
+            out["mean_" + name].append(split_means.mean())
+            out["se_" + name].append(split_means.std(ddof=1) / math.sqrt(n_splits))
+    pred = predicted_cosine(m2, s2, N, np.asarray(sizes, np.float64))
+    return BatchAngles(
+        batch_sizes=np.asarray(sizes),
+        **{k: np.asarray(v) for k, v in out.items()},
+        pred_cos=pred,
+        pred_angle=np.degrees(np.arccos(np.clip(pred, -1.0, 1.0))),
+        cosines=tuple(cosines),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PredictionCheck:
+    """Measured means against a prediction by relative error (:func:`prediction_check`)."""
+
+    rel_error: np.ndarray  # |measured − predicted| / |predicted|, [K]
+    spread: np.ndarray  # z · se / |predicted|: the sampling spread of the relative error, [K]
+    statuses: tuple  # per entry
+    status: str  # all entries together (fails if one fails, holds if all hold)
+    worst: int  # index of the largest relative error
+
+
+def prediction_check(measured, se, predicted, *, tol: float, level: float = 0.95) -> PredictionCheck:
+    r"""Does each measured mean match its prediction to a relative error of at most ``tol``?
+
+    Per entry the relative error :math:`r = |m - p|/|p|` has the sampling spread
+    :math:`\delta = z\,\mathrm{se}/|p|` (z the two-sided normal quantile of ``level``). The
+    entry is ``inconclusive`` when :math:`\delta > \text{tol}` (the data cannot resolve the
+    tolerance), else ``holds`` when :math:`r + \delta < \text{tol}`, ``fails`` when
+    :math:`r - \delta \ge \text{tol}`, ``inconclusive`` in between; the claim
+    combines the entries (:func:`clipcore.claims.combine_statuses`)."""
+    check_positive("tol", tol)
+    if not 0 < check_number("level", level) < 1:
+        raise invalid("level", level, "must be in (0, 1)")
+    m, e, p = (np.asarray(a, np.float64).ravel() for a in (measured, se, predicted))
+    if not (m.shape == e.shape == p.shape) or m.size < 1:
+        raise invalid("shapes", (m.shape, e.shape, p.shape), "measured, se and predicted must match")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(m - p) / np.abs(p)
+        spread = z * e / np.abs(p)
+    statuses = tuple(
+        "inconclusive" if not (d <= tol) else band_status(r - d, r + d, -math.inf, tol)
+        for r, d in zip(rel, spread)
+    )
+    worst = int(np.nanargmax(rel)) if np.isfinite(rel).any() else 0
+    return PredictionCheck(
+        rel_error=rel, spread=spread, statuses=statuses, status=combine_statuses(statuses), worst=worst
+    )
+
+
+def increase_check(means, se, *, level: float = 0.95) -> str:
+    r"""Does the mean rise at every step of a sequence (e.g. the mean cosine against the batch
+    size)? Each consecutive difference gets the interval :math:`\Delta \pm
+    z\sqrt{\mathrm{se}_k^2 + \mathrm{se}_{k+1}^2}` (independent means); ``holds`` when every
+    interval is above 0, ``fails`` when some interval is all at or below 0, else
+    ``inconclusive``."""
+    if not 0 < check_number("level", level) < 1:
+        raise invalid("level", level, "must be in (0, 1)")
+    m, e = np.asarray(means, np.float64).ravel(), np.asarray(se, np.float64).ravel()
+    if m.shape != e.shape or m.size < 2:
+        raise invalid("means", m.shape, "need at least two means, one se each")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    diff = np.diff(m)
+    half = z * np.sqrt(e[1:] ** 2 + e[:-1] ** 2)
+    return combine_statuses(from_interval(d - h, d + h, 0.0, above=True) for d, h in zip(diff, half))

@@ -27,6 +27,7 @@ __all__ = [
     "claim_verdicts",
     "block_mean_difference",
     "tail_mean_difference",
+    "mean_interval",
     "loglog_slope",
 ]
 
@@ -204,13 +205,6 @@ def trajectory_correlation(
     return TrajectoryCorrelation(n, b, rxy, lo, hi, float(_partial_from(rxy, rxt, ryt)), lo_d, hi_d, sxy, sd)
 
 
-def _combine(*statuses: str) -> str:
-    """Both parts of a claim: fails if one fails, holds if all hold, else inconclusive."""
-    if "fails" in statuses:
-        return "fails"
-    return "holds" if all(s == "holds" for s in statuses) else "inconclusive"
-
-
 def claim_verdicts(
     correlations: Mapping[str, Mapping[str, TrajectoryCorrelation]],
     strong: str,
@@ -235,7 +229,7 @@ def claim_verdicts(
     has fewer than ``min_points`` points. Returns ``{estimator: {status, strong, weaker,
     rho, lo, hi, max_weak, gap, gap_lo, gap_hi, n_min, and the same with _detrended}}``.
     """
-    from .claims import from_interval  # the verdict rule shared with every page
+    from .claims import combine_statuses, from_interval  # the verdict rules shared with every page
 
     if isinstance(weak, str) or not weak:
         raise ValueError(f"Invalid weak: {weak!r} (name at least one run to compare with)")
@@ -265,7 +259,7 @@ def claim_verdicts(
             gap_lo, gap_hi = _interval(gap_samples, level)
             part_strong = from_interval(lo_of(s), hi_of(s), min_lower)
             part_weaker = from_interval(gap_lo, gap_hi, min_gap)
-            status = _combine(part_strong, part_weaker) if n_min >= min_points else "inconclusive"
+            status = combine_statuses([part_strong, part_weaker]) if n_min >= min_points else "inconclusive"
             v.update(
                 {
                     "status" + suffix: status,
@@ -319,6 +313,24 @@ def tail_mean_difference(x, y, k: int, *, level: float = 0.95, noise_x: float = 
     se = math.sqrt((x.var(ddof=1) + noise_x) / x.size + (y.var(ddof=1) + noise_y) / y.size)
     z = NormalDist().inv_cdf((1 + level) / 2)
     return diff, diff - z * se, diff + z * se
+
+
+def mean_interval(values, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0):
+    r"""The mean of the finite ``values`` and its percentile-bootstrap interval at ``level``
+    (resampling the values with replacement, ``seed`` seeds the generator): ``(mean, lo, hi)``,
+    all nan with fewer than two finite values."""
+    v = np.asarray(values, np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if not 0 < float(level) < 1:
+        raise ValueError(f"Invalid level: {level!r} (must be in (0, 1))")
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
+        raise ValueError(f"Invalid n_boot: {n_boot!r} (must be an integer >= 1)")
+    if v.size < 2:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(v.mean()), float(lo), float(hi)
 
 
 def loglog_slope(x, y) -> float:

@@ -8,10 +8,15 @@ import pytest
 
 from clipcore.bias_floor import (
     DiscreteNoise,
+    QuadraticSGDRun,
     clipped_drift,
     clipped_fixed_point,
     clipped_sgd_quadratic,
     floor_noise,
+    plateau_difference,
+    plateau_interval,
+    plateau_ratio,
+    slope_interval,
     two_point_noise,
 )
 
@@ -86,3 +91,63 @@ def test_noise_validation():
         floor_noise(1.0, 0.0)
     with pytest.raises(ValueError, match="thresholds"):
         clipped_sgd_quadratic([two_point_noise(1.0, 0.5)], [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- intervals over runs
+
+Z95 = 1.959963984540054
+
+
+def _run(c, tail_mean):
+    tm = np.asarray(tail_mean, float)
+    R = tm.shape[1]
+    return QuadraticSGDRun(
+        c=np.asarray(c, float),
+        t=np.array([0]),
+        lr=np.array([1.0]),
+        mean_abs_grad=np.zeros((len(c), 1)),
+        mean_grad=np.zeros((len(c), 1)),
+        tail_mean=tm,
+        plateau=np.abs(tm.mean(1)),
+        plateau_se=tm.std(1, ddof=1) / math.sqrt(R),
+    )
+
+
+def test_plateau_interval_difference_and_ratio():
+    rng = np.random.default_rng(0)
+    a = _run([1.0, 2.0], 0.5 + 0.1 * rng.standard_normal((2, 400)))
+    b = _run([1.0, 2.0], 0.25 + 0.1 * rng.standard_normal((2, 400)))
+    lo, hi = plateau_interval(a)
+    np.testing.assert_allclose((hi - lo) / 2, Z95 * a.plateau_se)
+    assert np.all(np.abs(a.plateau - 0.5) < 0.03) and np.all(lo < a.plateau) and np.all(a.plateau < hi)
+    d, dlo, dhi = plateau_difference(a, b)
+    np.testing.assert_allclose(d, a.plateau - b.plateau)
+    np.testing.assert_allclose((dhi - dlo) / 2, Z95 * np.hypot(a.plateau_se, b.plateau_se))
+    r, rlo, rhi = plateau_ratio(b, a)
+    np.testing.assert_allclose(r, b.plateau / a.plateau)
+    rel = np.hypot(a.plateau_se / a.plateau, b.plateau_se / b.plateau)
+    np.testing.assert_allclose((rhi - rlo) / 2, Z95 * r * rel)
+    assert np.all(np.abs(r - 0.5) < 0.05)
+    # a zero plateau in the denominator: undefined
+    zero = _run([1.0], [[1.0, -1.0, 1.0, -1.0]])
+    assert np.isnan(plateau_ratio(zero, zero)[0]).all()
+    with pytest.raises(ValueError, match="level"):
+        plateau_interval(a, level=0.0)
+
+
+def test_slope_interval():
+    rng = np.random.default_rng(1)
+    c = np.array([1.0, 2.0, 4.0, 8.0, np.inf])
+    floors = np.append(0.25 / c[:-1], 0.0)
+    run = _run(c, floors[:, None] * (1 + 0.05 * rng.standard_normal((5, 300))))
+    slope, lo, hi = slope_interval(run, [0, 1, 2, 3], n_boot=400, seed=2)
+    assert slope == pytest.approx(-1.0, abs=0.02) and lo < slope < hi and hi - lo < 0.05
+    assert slope_interval(run, [0, 1, 2, 3], n_boot=400, seed=2) == (slope, lo, hi)  # seeded
+    # a noisier run has a wider interval
+    noisy = _run(c, floors[:, None] * (1 + 0.5 * rng.standard_normal((5, 300))))
+    _, nlo, nhi = slope_interval(noisy, [0, 1, 2, 3], n_boot=400, seed=2)
+    assert nhi - nlo > hi - lo
+    with pytest.raises(ValueError, match="two thresholds"):
+        slope_interval(run, [0])
+    with pytest.raises(ValueError, match="finite"):
+        slope_interval(run, [3, 4])

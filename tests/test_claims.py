@@ -68,3 +68,21 @@ def test_summary_sentence_and_table():
     html = C.html_table(cl)
     assert html.count("<tr>") == 4 and "s &lt;a&gt;" in html and 'href="lstm.html"' in html
     assert "rho = 0.512" in html and "identity check" in html
+
+
+def test_band_status_and_combine():
+    assert C.band_status(0.2, 0.4, 0.1, 0.5) == "holds"
+    assert C.band_status(0.6, 0.7, 0.1, 0.5) == "fails" and C.band_status(-1, 0.1, 0.1, 0.5) == "fails"
+    assert (
+        C.band_status(0.05, 0.2, 0.1, 0.5) == "inconclusive"
+        and C.band_status(0.2, 0.6, 0.1, 0.5) == "inconclusive"
+    )
+    assert C.band_status(math.nan, 0.2, 0.1, 0.5) == "inconclusive"
+    assert C.band_status(-1.0, 0.0, -math.inf, 0.5) == "holds"
+    assert C.combine_statuses(["holds", "holds"]) == "holds"
+    assert C.combine_statuses(["holds", "inconclusive"]) == "inconclusive"
+    assert C.combine_statuses(["inconclusive", "fails", "holds"]) == "fails"
+    assert C.combine_statuses(["not-testable", "holds"]) == "inconclusive"
+    assert C.combine_statuses(["not-testable"]) == "not-testable" == C.combine_statuses([])
+    with pytest.raises(ValueError, match="status"):
+        C.combine_statuses(["true"])

@@ -1,5 +1,7 @@
 """Finite-sum problems: per-example gradients against autograd, sums, seeds and validation."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,10 @@ from clipcore.finite_sums import (
     QianCounterexample,
     heavy_tailed_least_squares,
     heavy_tailed_logistic,
+    interpolating_least_squares,
+    kappa_certificate,
 )
+from clipcore.incremental_bias import clipped_direction
 
 PROBLEMS = [
     heavy_tailed_least_squares(48, 5, seed=1),
@@ -162,3 +167,65 @@ def test_max_curvature_is_the_largest_hessian_eigenvalue():
     # gradient differences are L-Lipschitz
     x, y = np.random.default_rng(1).standard_normal((2, 5))
     assert np.linalg.norm(prob.grad(x) - prob.grad(y)) <= L * np.linalg.norm(x - y) * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------- the interpolating isotropic sum (claim C2)
+
+
+@pytest.mark.parametrize("df", [math.inf, 2.5])
+def test_interpolating_least_squares_is_isotropic_and_interpolates(df):
+    prob = interpolating_least_squares(96, 6, df=df, seed=3)
+    assert isinstance(prob, LeastSquaresSum) and (prob.N, prob.dim) == (96, 6)
+    np.testing.assert_allclose(prob.A.T @ prob.A / prob.N, np.eye(6), atol=1e-10)
+    x_star = prob.minimizer()
+    np.testing.assert_allclose(prob.A @ x_star, prob.b, atol=1e-10)
+    # every per-example gradient vanishes at x*: there is nothing for clipping to bias
+    assert np.abs(prob.example_grads(x_star)).max() < 1e-10
+    # the full mean gradient is e = x - x* (H = I)
+    x = np.random.default_rng(0).standard_normal(6)
+    np.testing.assert_allclose(prob.grad(x), x - x_star, atol=1e-10)
+    again = interpolating_least_squares(96, 6, df=df, seed=3)
+    np.testing.assert_array_equal(prob.A, again.A)
+
+
+def test_interpolating_least_squares_validation():
+    with pytest.raises(ValueError, match="N"):
+        interpolating_least_squares(4, 6)
+    with pytest.raises(ValueError, match="df"):
+        interpolating_least_squares(16, 2, df=0.0)
+
+
+@pytest.mark.parametrize("df,B", [(math.inf, 16), (2.5, 16), (math.inf, 48), (2.5, 96)])
+def test_kappa_certificate_bounds_every_cosine_everywhere(df, B):
+    prob = interpolating_least_squares(96, 6, df=df, seed=1)
+    cert = kappa_certificate(prob, B)
+    assert 0 < cert <= 1
+    batches = np.arange(prob.N).reshape(-1, B)
+    rng = np.random.default_rng(2)
+    x_star = prob.minimizer()
+    kappas = []
+    for scale in (1e-6, 1.0, 1e3):
+        for _ in range(40):
+            x = x_star + scale * rng.standard_normal(6)
+            r = clipped_direction(prob.batch_grads(x, batches), 0.1)
+            kappas.append(r.kappa)
+            # the bound the certificate gives for every component at this point
+            assert r.kappa >= cert * (1 - 1e-9)
+    if B == prob.N:  # one component: it is the full gradient
+        assert cert == pytest.approx(1.0) and min(kappas) == pytest.approx(1.0)
+    else:  # several components: they do differ from the full gradient
+        assert min(kappas) < 0.999
+
+
+def test_kappa_certificate_is_zero_or_an_error_where_it_does_not_apply():
+    prob = interpolating_least_squares(96, 6, seed=1)
+    assert kappa_certificate(prob, 4) == 0.0  # batches of fewer than d examples: singular H_j
+    with pytest.raises(ValueError, match="isotropic"):
+        kappa_certificate(heavy_tailed_least_squares(48, 5, seed=1), 8)
+    noisy = LeastSquaresSum(prob.A, prob.b + 0.1 * np.random.default_rng(0).standard_normal(96))
+    with pytest.raises(ValueError, match="interpolating"):
+        kappa_certificate(noisy, 16)
+    with pytest.raises(ValueError, match="LeastSquaresSum"):
+        kappa_certificate(QianCounterexample(), 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        kappa_certificate(prob, 7)

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from clipcore.finite_sums import heavy_tailed_least_squares
-from clipcore.incremental_bias import clip, clipped_direction, partition_bias
+from clipcore.finite_sums import QianCounterexample, heavy_tailed_least_squares
+from clipcore.incremental_bias import (
+    clip,
+    clipped_direction,
+    correlation_check,
+    direction_angle,
+    norm_spread_angles,
+    partition_bias,
+    trend_check,
+)
 
 TOL = 1e-10
 
@@ -196,3 +204,104 @@ def test_partition_bias_matches_a_loop_over_partitions():
         partition_bias(prob, x, 2.0, [3], n_partitions=1, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="n_partitions"):
         partition_bias(prob, x, 2.0, [1], n_partitions=0, rng=np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- the angle between d and ∇F
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_direction_angle_against_the_cosine_of_d_and_full_gradient(seed):
+    G, gamma = _instance(seed)
+    norms = np.linalg.norm(G, axis=1)
+    gammas = np.array([gamma, 0.5 * gamma, norms.max(), 2 * norms.max(), math.inf])
+    got = direction_angle(G, gammas)
+    assert got.shape == gammas.shape
+    for g, a in zip(gammas, got):
+        r = clipped_direction(G, g)
+        nd, nF = np.linalg.norm(r.direction), np.linalg.norm(r.full_grad)
+        if nd == 0 or nF == 0:
+            assert math.isnan(a)
+            continue
+        u, v = r.direction / nd, r.full_grad / nF  # the stable half-angle form of the angle
+        want = math.degrees(2 * math.atan2(np.linalg.norm(u - v), np.linalg.norm(u + v)))
+        assert a == pytest.approx(want, abs=1e-6)
+        assert (a > 90) == (r.rho < 0) or abs(a - 90) < 1e-9
+    # no bias at or above the largest norm
+    assert got[2] == pytest.approx(0, abs=1e-6) and got[3] == pytest.approx(0, abs=1e-6)
+    assert np.ndim(direction_angle(G, gamma)) == 0
+
+
+def test_direction_angle_is_undefined_where_d_vanishes():
+    q = QianCounterexample()
+    assert math.isnan(float(direction_angle(q.example_grads(np.zeros(1)), 1.0)))
+    # uphill: one large component clipped against many small opposite ones
+    G = np.array([[10.0, 0.0]] + [[-1.0, 0.1]] * 5)
+    assert direction_angle(G, 1.0) > 90 and direction_angle(G, 10.0) == pytest.approx(0, abs=1e-9)
+    with pytest.raises(ValueError, match="component_grads"):
+        direction_angle(np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        direction_angle(G, 0.0)
+
+
+def test_norm_spread_angles():
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((12, 4)) + np.array([2.0, 0, 0, 0])
+    z = rng.standard_normal(12)
+    spreads = np.array([0.0, 0.5, 1.0, 2.0])
+    got = norm_spread_angles(U, z, spreads)
+    assert got[0] == pytest.approx(0, abs=1e-6)  # equal norms: clipping is a common rescaling
+    u = U / np.linalg.norm(U, axis=1, keepdims=True)
+    for s, a in zip(spreads[1:], got[1:]):
+        G = u * np.exp(s * z)[:, None]
+        d, gF = u.sum(0), G.sum(0)  # every component clipped: d ∝ Σ u_i
+        want = math.degrees(math.acos(d @ gF / (np.linalg.norm(d) * np.linalg.norm(gF))))
+        assert a == pytest.approx(want, abs=1e-6) and a > 0
+    # invariant to the overall scale of the norms and of the directions
+    np.testing.assert_allclose(norm_spread_angles(3 * U, z + 5, spreads), got, atol=1e-9)
+    with pytest.raises(ValueError, match="z shape"):
+        norm_spread_angles(U, z[:-1], spreads)
+    with pytest.raises(ValueError, match="directions"):
+        norm_spread_angles(np.zeros((3, 2)), np.zeros(3), spreads)
+
+
+# ---------------------------------------------------------------- interval rules and verdicts
+
+
+def test_trend_check():
+    x = np.arange(10.0)
+    rng = np.random.default_rng(0)
+    up = [x + 0.1 * rng.standard_normal(10) for _ in range(20)]
+    r = trend_check([x] * 20, up, min_corr=0.5)
+    assert r.status == "holds" and r.n == 20 and r.lo > 0.5 and r.mean > 0.9
+    assert trend_check([x] * 20, up, min_corr=0.5, direction="decreasing").status == "fails"
+    assert trend_check([x] * 20, [-u for u in up], min_corr=0.5, direction="decreasing").status == "holds"
+    # pure noise: the mean correlation is near 0, well below the threshold: fails
+    noise = [rng.standard_normal(10) for _ in range(40)]
+    assert trend_check([x] * 40, noise, min_corr=0.5).status == "fails"
+    # a mixture whose mean sits at the threshold: inconclusive
+    mix = up[:6] + noise[:4]
+    mixed = trend_check([x] * 10, mix, min_corr=0.5)
+    assert mixed.lo < 0.5 < mixed.hi and mixed.status == "inconclusive"
+    # too few instances with a defined correlation (a constant side is undefined)
+    few = trend_check([x] * 6, up[:3] + [np.ones(10)] * 3, min_corr=0.5)
+    assert few.n == 3 and few.status == "inconclusive" and np.isnan(few.corr[3:]).all()
+    with pytest.raises(ValueError, match="direction"):
+        trend_check([x], [x], min_corr=0.5, direction="up")
+    with pytest.raises(ValueError, match="min_corr"):
+        trend_check([x], [x], min_corr=1.0)
+
+
+def test_correlation_check():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(60)
+    r = correlation_check(x, -x + 0.1 * rng.standard_normal(60), min_corr=0.5, direction="decreasing")
+    assert r.status == "holds" and r.hi < -0.5 and r.n == 60
+    assert correlation_check(x, x, min_corr=0.5, direction="decreasing").status == "fails"
+    assert correlation_check(x, rng.standard_normal(60), min_corr=0.5).status == "fails"
+    assert correlation_check(x[:5], x[:5], min_corr=0.5).status == "inconclusive"  # too few points
+    # a relation of about the threshold's strength: the interval straddles it
+    y = x + 1.2 * rng.standard_normal(60)
+    mid = correlation_check(x, y, min_corr=0.5)
+    assert mid.lo < 0.5 < mid.hi and mid.status == "inconclusive"
+    with pytest.raises(ValueError, match="x, y"):
+        correlation_check(x, x[:-1], min_corr=0.5)

@@ -8,14 +8,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from clipcore.finite_sums import QianCounterexample, heavy_tailed_least_squares
+from clipcore.angles import batch_cosines, gradient_moments, predicted_cosine
+from clipcore.finite_sums import QianCounterexample, heavy_tailed_least_squares, interpolating_least_squares
 from clipcore.incremental_bias import clipped_direction
 from clipcore.incremental_methods import (
     ORDERS,
+    batch_angles,
     clipped_floor,
     clipped_full_batch_descent,
     clipped_incremental,
+    increase_check,
     kappa_bound_check,
+    prediction_check,
+    sufficient_condition_check,
 )
 
 TOL = 1e-10
@@ -263,3 +268,111 @@ def test_kappa_bound_check_matches_a_loop_over_logged_points():
         [SimpleNamespace(kappa=-np.ones((1, 2)), rho=np.ones((1, 2)), kappa_bound=np.ones((1, 2)))]
     )
     assert (none.n_condition, none.holds, none.min_margin) == (0, True, math.inf)
+
+
+# ---------------------------------------------------------------- claim C2 decided on runs
+
+
+def test_sufficient_condition_holds_and_the_method_converges_on_the_interpolating_sum():
+    prob = interpolating_least_squares(128, 8, df=2.5, seed=0)
+    B = 32
+    run = clipped_incremental(
+        prob, np.zeros(8), gamma=0.1, lr=0.5 * B / prob.N, order=list(ORDERS), batch_size=B, epochs=60, seed=0
+    )
+    assert np.all(run.clipped_fraction[:, 0] == 1.0)  # clipping is active at the start
+    got = sufficient_condition_check(run, grad_tol=1e-6)
+    assert got.status == "holds" and got.cond_fraction == 1.0 and got.kappa_min > 0
+    assert got.final_ratio <= 1e-6 and got.n_points == run.kappa.size
+    # too short a horizon: still falling, not converged
+    short = clipped_incremental(prob, np.zeros(8), gamma=0.1, lr=0.5 * B / prob.N, batch_size=B, epochs=6)
+    assert sufficient_condition_check(short, grad_tol=1e-6).status == "inconclusive"
+
+
+def test_sufficient_condition_is_not_testable_where_it_does_not_hold():
+    prob = heavy_tailed_least_squares(64, 5, seed=0)
+    run = clipped_incremental(prob, np.zeros(5), gamma=1.0, lr=0.01, batch_size=1, epochs=20)
+    got = sufficient_condition_check(run, grad_tol=1e-6)
+    assert got.cond_fraction < 0.5 and got.status == "not-testable"
+    assert got.final_ratio > 1e-2  # and the clipped run has indeed not converged
+
+
+def _log(kappa, grad_norm):
+    return SimpleNamespace(kappa=np.asarray(kappa, float), grad_norm=np.asarray(grad_norm, float))
+
+
+def test_sufficient_condition_check_rules():
+    k = np.full((1, 5), 0.5)
+    assert sufficient_condition_check(_log(k, [[1, 0.1, 1e-3, 1e-5, 1e-8]]), grad_tol=1e-6).status == "holds"
+    stalled = _log(k, [[1, 0.5, 0.3, 0.3, 0.3]])
+    assert sufficient_condition_check(stalled, grad_tol=1e-6).status == "fails"
+    falling = _log(k, [[1, 0.5, 0.1, 0.01, 1e-3]])
+    assert sufficient_condition_check(falling, grad_tol=1e-6).status == "inconclusive"
+    premise = _log([[0.5, 0.5, -0.1, 0.5, 0.5]], [[1, 0.1, 1e-3, 1e-5, 1e-8]])
+    assert sufficient_condition_check(premise, grad_tol=1e-6).status == "not-testable"
+    assert sufficient_condition_check(premise, grad_tol=1e-6, min_fraction=0.8).status == "holds"
+    # undefined cosines at a point converged to rounding level do not count against the premise
+    rounded = _log([[0.5, 0.5, 0.5, 0.5, np.nan]], [[1, 0.1, 1e-3, 1e-8, 0.0]])
+    got = sufficient_condition_check(rounded, grad_tol=1e-6)
+    assert (got.status, got.n_points, got.cond_fraction) == ("holds", 4, 1.0)
+    # rows select runs
+    two = _log(np.vstack([k, -k]), [[1, 0.1, 1e-3, 1e-5, 1e-8]] * 2)
+    assert sufficient_condition_check(two, [0], grad_tol=1e-6).status == "holds"
+    assert sufficient_condition_check(two, grad_tol=1e-6).status == "not-testable"
+    with pytest.raises(ValueError, match="min_fraction"):
+        sufficient_condition_check(two, grad_tol=1e-6, min_fraction=0.0)
+    with pytest.raises(ValueError, match="grad_tol"):
+        sufficient_condition_check(two, grad_tol=0.0)
+
+
+# ---------------------------------------------------------------- claim C3: angles and their prediction
+
+
+def test_batch_angles_means_standard_errors_and_prediction():
+    prob = heavy_tailed_least_squares(64, 4, seed=2)
+    G = prob.example_grads(np.zeros(4))
+    ba = batch_angles(G, [1, 4, 16, 64], min_batches=32, min_splits=5, seed=1)
+    # B = 1: every shuffle holds every example, so the mean is exact and its spread is 0
+    exact = (G @ G.mean(0)) / (np.linalg.norm(G, axis=1) * np.linalg.norm(G.mean(0)))
+    assert ba.mean_cos[0] == pytest.approx(exact.mean()) and ba.se_cos[0] == pytest.approx(0, abs=1e-15)
+    assert ba.mean_angle[0] == pytest.approx(np.degrees(np.arccos(exact)).mean())
+    # B = N: one batch, the full gradient itself
+    assert ba.mean_cos[-1] == pytest.approx(1.0) and ba.mean_angle[-1] == pytest.approx(0.0, abs=1e-5)
+    np.testing.assert_array_equal(ba.n_splits, [5, 5, 8, 32])
+    assert [c.size for c in ba.cosines] == [5 * 64, 5 * 16, 8 * 4, 32]
+    m2, s2 = gradient_moments(G)
+    np.testing.assert_allclose(ba.pred_cos, predicted_cosine(m2, s2, 64, np.array([1, 4, 16, 64])))
+    np.testing.assert_allclose(np.cos(np.radians(ba.pred_angle)), ba.pred_cos)
+    # the standard error is that of the shuffle means
+    cos4 = batch_cosines(G, 4, n_splits=5, seed=int(np.random.SeedSequence([1, 1]).generate_state(1)[0]))
+    split_means = cos4.reshape(5, 16).mean(1)
+    assert ba.se_cos[1] == pytest.approx(split_means.std(ddof=1) / math.sqrt(5))
+    again = batch_angles(G, [1, 4, 16, 64], min_batches=32, min_splits=5, seed=1)
+    np.testing.assert_array_equal(ba.mean_cos, again.mean_cos)
+    with pytest.raises(ValueError, match="min_splits"):
+        batch_angles(G, [1], min_batches=1, min_splits=1)
+
+
+def test_prediction_check_rules():
+    # relative errors 0.02, 0.2 and 0.05 with spreads 0.01, 0.01 and 0.2 (z = 1.96 at 95%)
+    z = 1.959963984540054
+    got = prediction_check([1.02, 2.4, 0.525], [0.01 / z, 0.02 / z, 0.1 / z], [1.0, 2.0, 0.5], tol=0.1)
+    np.testing.assert_allclose(got.rel_error, [0.02, 0.2, 0.05])
+    np.testing.assert_allclose(got.spread, [0.01, 0.01, 0.2])
+    assert got.statuses == ("holds", "fails", "inconclusive") and got.status == "fails" and got.worst == 1
+    # the error sits within its spread of the tolerance: inconclusive
+    edge = prediction_check([1.095], [0.01 / z], [1.0], tol=0.1)
+    assert edge.statuses == ("inconclusive",)
+    assert prediction_check([1.0, 2.0], [0.0, 0.0], [1.0, 2.0], tol=0.1).status == "holds"
+    with pytest.raises(ValueError, match="shapes"):
+        prediction_check([1.0], [0.1, 0.1], [1.0], tol=0.1)
+    with pytest.raises(ValueError, match="tol"):
+        prediction_check([1.0], [0.1], [1.0], tol=0.0)
+
+
+def test_increase_check_rules():
+    assert increase_check([0.1, 0.2, 0.4], [0.01, 0.01, 0.01]) == "holds"
+    assert increase_check([0.1, 0.2, 0.1], [0.01, 0.01, 0.01]) == "fails"
+    assert increase_check([0.1, 0.11, 0.4], [0.01, 0.01, 0.01]) == "inconclusive"
+    assert increase_check([0.1, 0.1], [0.0, 0.0]) == "fails"  # flat is not rising
+    with pytest.raises(ValueError, match="means"):
+        increase_check([0.1], [0.01])

@@ -16,6 +16,7 @@ from clipcore.stats import (
     claim_verdicts,
     default_block_length,
     loglog_slope,
+    mean_interval,
     rank_correlation,
     tail_mean_difference,
     trajectory_correlation,
@@ -225,3 +226,16 @@ def test_tail_mean_difference_uses_the_last_k_values_and_their_spread():
     _, lo2, hi2 = tail_mean_difference(x, y, 3, noise_x=0.01, noise_y=0.01)
     assert hi2 - lo2 > hi - lo
     assert math.isnan(tail_mean_difference(x, y, 1)[1])
+
+
+def test_mean_interval():
+    v = np.random.default_rng(1).standard_normal(400) + 2.0
+    m, lo, hi = mean_interval(v, level=0.95, seed=3)
+    assert m == pytest.approx(v.mean()) and lo < m < hi
+    se = v.std() / math.sqrt(v.size)
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert mean_interval(v, seed=3) == (m, lo, hi)  # seeded
+    assert mean_interval([1.0, np.nan, 2.0, np.inf])[0] == 1.5  # non-finite values dropped
+    assert all(math.isnan(x) for x in mean_interval([1.0]))
+    with pytest.raises(ValueError, match="level"):
+        mean_interval(v, level=1.0)

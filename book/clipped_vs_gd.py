@@ -53,8 +53,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from clipcore import theory
+from clipcore.claims import decide
 from clipcore.deterministic_descent import clipped_rule, gd_rule, worst_case_iterations
-from clipcore.pages import glue_number, glue_text, glue_verdict
+from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.scalar_problems import HardInstanceA, Power
@@ -125,51 +126,123 @@ for name, r in results.items():
 # ## Verdicts
 #
 # Every count below is a worst case over the starts of the runs above ($\infty$, i.e. not
-# reached within `max_steps`, counts as a violation). The bounds use $\Delta = f(x_0) - f^*$,
-# which is at least $f(x) - f^*$ for every start $x$ in the sublevel set.
+# reached within `max_steps`). The bounds use $\Delta = f(x_0) - f^*$, which is at least
+# $f(x) - f^*$ for every start $x$ in the sublevel set. **What the cap allows.** A count above
+# a bound can only be seen where the bound is below `max_steps`: where it is above, a run that
+# needs more than the bound is capped first. So a bound can fail on this page only for
+# $M \le M^\star$, the largest $M$ whose bound is at most `max_steps` (computed from the bound
+# as a function of $M$ through $\Delta(M)$); a capped run there is a failure, a capped run
+# beyond it is undecided (`clipcore.theory.upper_bound_status`).
 
 # %%
 r4, rA = results["x^4"], results["f_A"]
-thm3_ok = all(np.all(r["t_clip"] <= r["bound3"]) for r in results.values())
-thm6_ok = all(np.all(r["t_gd6"] <= r["bound6"]) for r in results.values())
+probs = {p.name: p for p in problems}
+
+
+def bound_of_M(prob, which):
+    def fn(m):
+        d = float(prob.f(prob.x0_for_gradient(m)) - prob.f_star)
+        if which == 3:
+            return theory.clipped_gd_bound(prob.L0, prob.L1, d, eps)
+        return theory.gd_upper_bound(prob.L0, prob.L1, m, d, eps)
+
+    return fn
+
+
+verdicts = {}
+for which, key, label in ((3, "t_clip", "Theorem 3"), (6, "t_gd6", "Theorem 6")):
+    counts = np.concatenate([r[key] for r in results.values()])
+    bounds = np.concatenate([r[f"bound{which}"] for r in results.values()])
+    status, n = theory.upper_bound_status(counts, bounds, max_steps)
+    ratio = counts / bounds
+    worst = float(np.max(ratio[np.isfinite(ratio)]))
+    m_star = {
+        name: theory.largest_below(bound_of_M(probs[name], which), max_steps, eps, 1e12) for name in results
+    }
+    trend = {name: loglog_slope(M, r[key] / r[f"bound{which}"]) for name, r in results.items()}
+    verdicts[which] = dict(status=status, n=n, worst=worst, m_star=m_star, trend=trend)
+    statement = (
+        "clipped GD with eta_c = 1/(10 L0), gamma = min{1/eta_c, 1/(10 L1 eta_c)} reaches |f'| <= eps "
+        "within 20 L0 Delta/eps^2 + 20 max{1, L1^2} Delta/L0 iterations"
+        if which == 3
+        else "GD with h = 1/(2(M L1 + L0)) reaches |f'| <= eps within 4 (M L1 + L0) Delta/eps^2 iterations"
+    )
+    glue_claim(
+        f"cvg_thm{which}_bound",
+        paper="zhang2020",
+        where=label,
+        statement=statement,
+        status=status,
+        evidence={
+            **n,
+            "worst_count_over_bound": worst,
+            "slack": 1.0 / worst,
+            "max_steps": max_steps,
+            **{f"M_star_{name}": v for name, v in m_star.items()},
+            **{f"ratio_slope_in_M_{name}": v for name, v in trend.items()},
+        },
+        profile=profile,
+    )
+    glue_number(f"cvg_worst{which}", worst)
+    glue_number(f"cvg_slack{which}", 1.0 / worst)
+    glue_number(f"cvg_ntest{which}", n["n_testable"])
+    for name, k in (("x^4", "x4"), ("f_A", "fA")):
+        glue_number(f"cvg_mstar{which}_{k}", m_star[name])
+        glue_number(f"cvg_trend{which}_{k}", trend[name])
+loosens = all(t < 0 for v in verdicts.values() for t in v["trend"].values())
 glue_verdict(
-    "cg_thm3",
-    thm3_ok,
-    "is at most the Theorem 3 bound in every run",
-    "exceeds the Theorem 3 bound in some run: the transcribed constant does not hold here",
+    "cvg_trend_says",
+    loosens,
+    "both bounds get looser as $M$ grows, and a failure, if any, would be at small $M$",
+    "a bound does not get looser as $M$ grows everywhere: a failure could come at large $M$",
 )
-glue_verdict(
-    "cg_thm6",
-    thm6_ok,
-    "is at most the Theorem 6 bound in every run",
-    "exceeds the Theorem 6 bound in some run: the transcribed constant does not hold here",
-)
-worst3 = max(np.max(r["t_clip"] / r["bound3"]) for r in results.values())
-worst6 = max(np.max(r["t_gd6"] / r["bound6"]) for r in results.values())
-glue_number("cg_worst3", worst3)
-glue_number("cg_worst6", worst6)
+glue_number("cvg_n_runs", sum(r["t_clip"].size for r in results.values()))
+glue_text("cvg_max_steps", f"{max_steps:,}")
 for key, r in (("x4", r4), ("fA", rA)):
     glue_number(f"cg_slope_best_{key}", loglog_slope(M, r["t_best"]))
     glue_number(f"cg_slope_clip_{key}", loglog_slope(M, r["t_clip"]))
     glue_number(f"cg_speedup_{key}", r["t_best"][-1] / r["t_clip"][-1])
 faster = all(r["t_clip"][-1] < r["t_best"][-1] for r in results.values())
-glue_verdict(
-    "cg_faster", faster, "faster than GD at its best fixed step", "not faster than GD at its best fixed step"
+glue_claim(
+    "cvg_clip_faster",
+    paper="zhang2020",
+    where="Remark 5 and the appendix experiment",
+    statement="from a poor initialisation (large M) clipped GD with Theorem 3's parameters needs fewer "
+    "iterations than GD at its best fixed step, on x^4 and on f_A",
+    status=decide(faster),
+    evidence={
+        "M": float(M[-1]),
+        **{f"speedup_{name}": float(r["t_best"][-1] / r["t_clip"][-1]) for name, r in results.items()},
+    },
+    profile=profile,
 )
 glue_text("cg_Mmax", f"{M[-1]:.3g}")
 for key, r in (("x4", r4), ("fA", rA)):
     wins = np.flatnonzero(r["t_clip"] < r["t_best"])
     glue_text(f"cg_cross_{key}", f"{M[wins[0]]:.3g}" if wins.size else "no M of the grid")
-print(
-    f"Theorem 3 holds: {thm3_ok} (worst count/bound {worst3:.3g}); "
-    f"Theorem 6 holds: {thm6_ok} (worst {worst6:.3g}); clipped faster at largest M: {faster}"
-)
+for which, v in verdicts.items():
+    print(
+        f"Theorem {which}: {v['status']} {v['n']}; worst count/bound {v['worst']:.3g} (slack {1 / v['worst']:.0f}); "
+        f"M* {v['m_star']}; ratio slope in M {v['trend']}"
+    )
+print(f"clipped faster at largest M: {faster}")
 
 # %% [markdown]
-# - Clipped GD with Theorem 3's parameters {glue:md}`cg_thm3` (largest ratio of count to bound:
-#   {glue:text}`cg_worst3:.2g`), and GD with Theorem 6's step {glue:md}`cg_thm6` (largest ratio
-#   {glue:text}`cg_worst6:.2g`). Both bounds are loose on these instances by orders of magnitude,
-#   as worst-case bounds usually are.
+# - **Theorem 3.** Over the {glue:text}`cvg_n_runs:.0f` worst-case counts of clipped GD the
+#   transcribed bound {glue:md}`cvg_thm3_bound`. The result is its slack: the largest ratio of
+#   count to bound is {glue:text}`cvg_worst3:.2g`, i.e. the bound is about
+#   {glue:text}`cvg_slack3:.0f` times the count at best. Under the cap `max_steps` =
+#   {glue:md}`cvg_max_steps` the bound could fail only for $M \le M^\star =$
+#   {glue:text}`cvg_mstar3_x4:.3g` on $x^4$ and {glue:text}`cvg_mstar3_fA:.3g` on $f_A$
+#   ({glue:text}`cvg_ntest3:.0f` of the counts are at such $M$). The ratio of count to bound has
+#   log–log slope {glue:text}`cvg_trend3_x4:.2f` ($x^4$) and {glue:text}`cvg_trend3_fA:.2f` ($f_A$)
+#   in $M$ (the bounds grow with $\Delta$; with Theorem 6's, see below): {glue:md}`cvg_trend_says`.
+# - **Theorem 6.** GD with Theorem 6's step: the bound {glue:md}`cvg_thm6_bound`, with largest
+#   ratio {glue:text}`cvg_worst6:.2g` (slack {glue:text}`cvg_slack6:.0f`). It could fail under the
+#   cap only for $M \le$ {glue:text}`cvg_mstar6_x4:.3g` ($x^4$) and {glue:text}`cvg_mstar6_fA:.3g`
+#   ($f_A$), {glue:text}`cvg_ntest6:.0f` of the counts; the ratio's slope in $M$ is
+#   {glue:text}`cvg_trend6_x4:.2f` and {glue:text}`cvg_trend6_fA:.2f`. Both bounds are loose on
+#   these instances by orders of magnitude, as worst-case bounds usually are.
 # - GD's cost grows with the initial gradient $M$ even at its best fixed step: the fitted
 #   log–log slope of its count in $M$ is {glue:text}`cg_slope_best_x4:.2f` on $x^4$ and
 #   {glue:text}`cg_slope_best_fA:.2f` on $f_A$ — a fixed step must be small enough for the steep
@@ -177,9 +250,9 @@ print(
 # - Clipped GD's slope is {glue:text}`cg_slope_clip_x4:.2f` on $x^4$ and
 #   {glue:text}`cg_slope_clip_fA:.2f` on $f_A$: it takes steps of fixed *length* $\gamma\eta_c$
 #   while the gradient is large, so only the distance to the optimum ($\propto M^{1/3}$ for $x^4$,
-#   $\log M$ for $f_A$) enters. At $M =$ {glue:md}`cg_Mmax` clipped GD is
-#   {glue:md}`cg_faster`: {glue:text}`cg_speedup_x4:.0f` times fewer iterations on $x^4$ and
-#   {glue:text}`cg_speedup_fA:.0f` times fewer on $f_A$.
+#   $\log M$ for $f_A$) enters. That clipped GD beats the best fixed step at
+#   $M =$ {glue:md}`cg_Mmax` {glue:md}`cvg_clip_faster`: {glue:text}`cg_speedup_x4:.1f` times
+#   fewer iterations on $x^4$ and {glue:text}`cg_speedup_fA:.0f` times fewer on $f_A$.
 # - At small $M$ the tuned fixed step wins: Theorem 3's $\eta_c = 1/(10L_0)$ is conservative
 #   near the optimum. Clipped GD first beats the best fixed step at $M =$ {glue:md}`cg_cross_x4`
 #   on $x^4$ and at $M =$ {glue:md}`cg_cross_fA` on $f_A$.

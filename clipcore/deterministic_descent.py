@@ -31,6 +31,7 @@ __all__ = [
     "iterations_to_eps",
     "trajectory",
     "worst_case_iterations",
+    "fit_log_growth",
 ]
 
 Rule = Callable[..., np.ndarray]
@@ -119,3 +120,23 @@ def worst_case_iterations(
     x = np.asarray(x0, np.float64)[..., None] * s
     expanded = {k: np.asarray(v, np.float64)[..., None] for k, v in params.items()}
     return iterations_to_eps(problem, x, rule, eps, max_steps, **expanded).max(axis=-1)
+
+
+def fit_log_growth(x, counts) -> dict:
+    r"""Least-squares fit :math:`T \approx a + b\log x` of iteration counts against a
+    parameter (e.g. M), with its largest relative residual :math:`\max_i |T_i - \hat T_i|/T_i`.
+
+    Logarithmic growth is what clipped GD shows on an exponential wall (fixed-length steps over
+    a distance :math:`\propto \log M`): a small residual says the counts are explained by
+    :math:`\log x` alone. Returns ``{"a", "b", "max_rel_residual"}``; nan unless there are at
+    least two points and every count is finite and positive.
+    """
+    x, t = np.asarray(x, np.float64), np.asarray(counts, np.float64)
+    if x.shape != t.shape or x.ndim != 1:
+        raise ValueError(f"Invalid shapes: {x.shape} and {t.shape} (need two equal 1-D arrays)")
+    nan = float("nan")
+    if x.size < 2 or np.any(x <= 0) or not np.all(np.isfinite(t) & (t > 0)):
+        return {"a": nan, "b": nan, "max_rel_residual": nan}
+    b, a = np.polyfit(np.log(x), t, 1)
+    resid = np.abs(t - (a + b * np.log(x))) / t
+    return {"a": float(a), "b": float(b), "max_rel_residual": float(resid.max())}

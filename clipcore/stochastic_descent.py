@@ -21,12 +21,13 @@ first hitting time (:func:`hitting_time_from_hits`), so that long horizons need 
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .scalar_problems import HardInstanceA, Power, ScalarProblem
+from .scalar_problems import ExponentialWall, HardInstanceA, Power, ScalarProblem
 from .theory import THEOREM7_READINGS
 from .validation import (
     check_choice,
@@ -47,6 +48,9 @@ __all__ = [
     "run_stochastic",
     "first_hitting_times",
     "hitting_time_from_hits",
+    "resampled_hitting_times",
+    "best_fixed_step",
+    "loglog_slope_interval",
 ]
 
 
@@ -72,8 +76,10 @@ class SeparableProblem:
     :math:`M = \sup\{\|\nabla f(x)\| : f(x) \le f(x_0)\} = |p'(a)|`. The condition holds for
     :math:`x^p` with even p (:math:`\varphi(v) = p^2 v^{2 - 2/p}`) and for :math:`f_A`
     (:math:`\varphi(v) = 2v` up to :math:`v = 1/(2L_1^2)`, then :math:`(L_1 v + 1/(2L_1))^2`,
-    joined with matching value and slope), the two problems :meth:`start_for_gradient`
-    accepts.
+    joined with matching value and slope) and for the uncapped :class:`ExponentialWall`
+    (:math:`\varphi' = 2p''`, increasing), the problems :meth:`start_for_gradient` accepts.
+    (The capped wall's :math:`\varphi` is not convex: with its gradient saturating, several
+    coordinates at the cap beat one, so there M is certified only for ``dim = 1``.)
     """
 
     def __init__(self, scalar: ScalarProblem, dim: int):
@@ -114,9 +120,16 @@ class SeparableProblem:
         r"""The axis start :math:`(a, 0, \dots, 0)` with :math:`|p'(a)| = M`; M is then the
         supremum of :math:`\|\nabla f\|` over the initial sublevel set (see the class docstring)."""
         s = self.scalar
-        if not (isinstance(s, HardInstanceA) or (isinstance(s, Power) and s.p % 2 == 0)):
+        ok = (
+            isinstance(s, HardInstanceA)
+            or (isinstance(s, Power) and s.p % 2 == 0)
+            or (isinstance(s, ExponentialWall) and (math.isinf(s.cap) or self.dim == 1))
+        )
+        if not ok:
             raise invalid(
-                "scalar for start_for_gradient", s.name, "M is certified only for f_A and even powers"
+                "scalar for start_for_gradient",
+                s.name,
+                "M is certified only for f_A, even powers and the exponential wall (capped: dim 1)",
             )
         x0 = np.zeros(self.dim)
         x0[0] = s.x0_for_gradient(M)
@@ -314,3 +327,108 @@ def hitting_time_from_hits(hits, T: int, prob: float = 0.5) -> np.ndarray:
         if ok.size:
             out[i] = cand[ok[0]]
     return out.reshape(h.shape[:-1])
+
+
+def _hitting_time_of_sorted(srt: np.ndarray, T: int, prob: float) -> np.ndarray:
+    """T_eps from hitting times sorted along the last axis: the k-th smallest, k the least count
+    with (runs - k) / runs <= prob; inf where that one is beyond T."""
+    n = srt.shape[-1]
+    # the same float comparison as hitting_time_from_hits: (n - k) / n <= prob
+    k = next(k for k in range(1, n + 1) if (n - k) / n <= prob)
+    kth = srt[..., k - 1].astype(np.float64)
+    return np.where(kth <= T, kth, np.inf)
+
+
+def resampled_hitting_times(hits, T: int, n_boot: int, seed: int = 0, prob: float = 0.5) -> np.ndarray:
+    r"""Bootstrap replicates of the random-iterate :math:`T_\epsilon`, per batch entry.
+
+    Each replicate redraws the runs of every batch entry independently, with replacement, and
+    recomputes :func:`hitting_time_from_hits` (the first t at which at most ``prob`` of the
+    runs have not yet hit, i.e. an order statistic of the hitting times). Returns an array of
+    shape ``(n_boot, *batch)``; ``inf`` where a replicate does not reach the fraction within T.
+    """
+    check_int("T", T, 0)
+    check_int("n_boot", n_boot, 1)
+    check_open_unit("prob", prob)
+    h = hits.detach().cpu().numpy() if isinstance(hits, torch.Tensor) else np.asarray(hits)
+    if h.ndim < 1 or h.shape[-1] < 1:
+        raise invalid("hits shape", h.shape, "need (..., runs)")
+    rng = np.random.default_rng(seed)
+    flat = h.reshape(-1, h.shape[-1])
+    n = flat.shape[1]
+    idx = rng.integers(0, n, size=(n_boot, flat.shape[0], n))
+    draws = np.take_along_axis(np.broadcast_to(flat, (n_boot, *flat.shape)), idx, axis=-1)
+    out = _hitting_time_of_sorted(np.sort(draws, axis=-1), T, prob)
+    return out.reshape((n_boot, *h.shape[:-1]))
+
+
+def loglog_slope_interval(x, y, y_boot, level: float = 0.95) -> tuple[float, float, float]:
+    r"""Least-squares slope of :math:`\log y` on :math:`\log x`, with a percentile interval from
+    bootstrap replicates ``y_boot`` (shape ``(n_boot, len(x))``, e.g. from
+    :func:`resampled_hitting_times`). Returns ``(slope, lo, hi)``; all nan unless every y is
+    finite and positive (a count not reached within the horizon has no slope), and the
+    interval nan if any replicate has a non-finite value.
+    """
+    check_open_unit("level", level)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    yb = np.asarray(y_boot, np.float64)
+    if x.ndim != 1 or y.shape != x.shape or yb.ndim != 2 or yb.shape[1] != x.size:
+        raise invalid("shapes", (x.shape, y.shape, yb.shape), "need x (n,), y (n,), y_boot (n_boot, n)")
+    nan = float("nan")
+    if x.size < 2 or np.any(x <= 0) or not np.all(np.isfinite(y) & (y > 0)):
+        return nan, nan, nan
+    lx = np.log(x) - np.log(x).mean()
+
+    def slopes(Y):
+        ly = np.log(Y)
+        return (ly - ly.mean(-1, keepdims=True)) @ lx / (lx @ lx)
+
+    slope = float(slopes(y))
+    if not np.all(np.isfinite(yb) & (yb > 0)):
+        return slope, nan, nan
+    lo, hi = np.quantile(slopes(yb), [(1 - level) / 2, (1 + level) / 2])
+    return slope, float(lo), float(hi)
+
+
+def best_fixed_step(
+    problem,
+    x0,
+    tau: float,
+    h_grid,
+    T: int,
+    runs: int,
+    eps: float,
+    generator=None,
+    device=None,
+    prob: float = 0.5,
+) -> tuple[float, float, np.ndarray]:
+    r"""SGD at its best fixed step of ``h_grid``: the smallest worst-start :math:`T_\epsilon`.
+
+    ``x0`` has shape ``(starts, dim)``; for each step h (in increasing order) the runs of every
+    start are simulated with :func:`first_hitting_times` (every h from the same seed ``generator``,
+    common random numbers) and the step's cost is the largest :func:`hitting_time_from_hits`
+    over the starts. A step only matters if it beats the best so far, so each is simulated up to
+    ``min(T, best so far)``: the search costs about as much as its best step plus the failed
+    ones up to that count. Returns ``(t_best, h_best, t_per_h)``, with ``t_per_h[i] = inf``
+    where step i did not beat the best before it (or never reached eps within T), and
+    ``(inf, nan, ...)`` when no step reaches eps within T.
+    """
+    h_grid = np.asarray(h_grid, np.float64)
+    if h_grid.ndim != 1 or h_grid.size < 1 or np.any(~np.isfinite(h_grid)) or np.any(h_grid <= 0):
+        raise invalid("h_grid", h_grid, "need a 1-D array of finite steps > 0")
+    check_int("T", T, 0)
+    if isinstance(generator, torch.Generator):
+        raise invalid("generator", generator, "an integer seed or None: every step restarts from it")
+    order = np.argsort(h_grid)
+    t_per_h = np.full(h_grid.size, np.inf)
+    best, h_best = np.inf, float("nan")
+    for i in order:
+        horizon = int(min(T, best))
+        hits = first_hitting_times(
+            problem, x0, sgd_rule(h_grid[i]), tau, horizon, runs, eps, generator=generator, device=device
+        )
+        t = float(np.max(hitting_time_from_hits(hits, horizon, prob)))
+        t_per_h[i] = t
+        if t < best:
+            best, h_best = t, float(h_grid[i])
+    return best, h_best, t_per_h

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .validation import check_choice, check_open_unit, check_positive, invalid
+from .validation import check_choice, check_int, check_open_unit, check_positive, invalid
 
 __all__ = [
     "clipped_gd_step_size",
@@ -28,6 +28,10 @@ __all__ = [
     "gd_step_size",
     "gd_upper_bound",
     "gd_lower_bound",
+    "FB_LEVEL",
+    "wall_pair_lower_bound",
+    "largest_below",
+    "upper_bound_status",
     "THEOREM7_READINGS",
     "clipped_sgd_parameters",
     "clipped_sgd_step_size",
@@ -110,6 +114,83 @@ def gd_lower_bound(L1: float, M: float, delta: float, eps: float) -> float:
     if M <= 1.0:
         raise invalid("M", M, "Theorem 4 needs M > 1")
     return max(0.0, L1 * M * (delta - 5.0 * eps / 8.0) / (8.0 * eps**2 * (math.log(M) + 1.0)))
+
+
+# f_B = 4 eps^2 log cosh(x / (2 eps)) at |f_B'| = eps (tanh = 1/2), in units of eps^2: 2 log(4/3).
+FB_LEVEL = 2.0 * math.log(4.0 / 3.0)
+
+
+def wall_pair_lower_bound(L0: float, L1: float, M: float, delta: float, eps: float) -> float:
+    r"""The iteration count that the book's hard pair certifies for every fixed step (derived).
+
+    The pair is the exponential wall :math:`f_W` (:class:`clipcore.scalar_problems.ExponentialWall`,
+    :math:`(L_0, L_1)`-smooth, gradient M at :math:`x_0 = \log(1 + L_1M/L_0)/L_1`) and
+    :math:`f_B = 4\epsilon^2\log\cosh(x/(2\epsilon))` started at gap :math:`\Delta`. A step
+    :math:`h > h^* = 2x_0/M` never converges on :math:`f_W`; a step :math:`h \le h^*` lowers
+    :math:`f_B` by less than :math:`4h\epsilon^2` per iteration (convexity and
+    :math:`|f_B'| < 2\epsilon`), and :math:`|f_B'| \le \epsilon` needs
+    :math:`f_B \le c\epsilon^2`, :math:`c =` :data:`FB_LEVEL`. So
+    :math:`\min_h \max\{T(f_W), T(f_B)\} \ge (\Delta - c\epsilon^2)/(4h^*\epsilon^2)
+    = L_1M(\Delta - c\epsilon^2)/(8\epsilon^2\log(1 + L_1M/L_0))`: Theorem 4's shape with
+    :math:`\log(1 + L_1M/L_0)` in place of :math:`\log M + 1`. It is at least
+    :func:`gd_lower_bound` when :math:`c\epsilon^2 \le 5\epsilon/8` and
+    :math:`1 + L_1M/L_0 \le eM`, e.g. for :math:`L_0 \ge L_1`, but not for :math:`L_0 = 1` and
+    large :math:`L_1`. Returns 0 when :math:`\Delta \le c\epsilon^2`.
+    """
+    _positive(L0=L0, L1=L1, M=M, delta=delta, eps=eps)
+    h_star = 2.0 * math.log1p(L1 * M / L0) / (L1 * M)
+    return max(0.0, (delta - FB_LEVEL * eps**2) / (4.0 * h_star * eps**2))
+
+
+def largest_below(fn, limit: float, lo: float, hi: float, rtol: float = 1e-10) -> float:
+    r"""The largest x in ``[lo, hi]`` with ``fn(x) <= limit``, for ``fn`` increasing (bisection in
+    log x, to relative precision ``rtol``): e.g. the largest M at which a bound that grows with
+    M stays below a step cap, i.e. where a capped run could still show the bound failing.
+    Returns ``hi`` if ``fn(hi) <= limit`` and nan if ``fn(lo) > limit``."""
+    _positive(lo=lo, hi=hi, rtol=rtol)
+    if not lo < hi:
+        raise invalid("interval", (lo, hi), "need lo < hi")
+    if fn(hi) <= limit:
+        return float(hi)
+    if fn(lo) > limit:
+        return float("nan")
+    a, b = math.log(lo), math.log(hi)
+    while b - a > rtol:
+        m = 0.5 * (a + b)
+        a, b = (m, b) if fn(math.exp(m)) <= limit else (a, m)
+    return math.exp(a)
+
+
+def upper_bound_status(counts, bounds, cap: int) -> tuple[str, dict]:
+    r"""The verdict on "count <= bound" over runs capped at ``cap`` iterations.
+
+    ``counts`` holds each run's :math:`T_\epsilon` (``inf``: not reached within ``cap``),
+    ``bounds`` the bound for it. A finite count is a pass or a failure; a capped run is a
+    failure where ``bound <= cap`` (it needed more than the bound) and undecided where
+    ``bound > cap``. Only runs with ``bound <= cap`` could show a failure at all, so "holds"
+    needs at least one of them: the status is ``fails`` if any run fails, else ``inconclusive``
+    if any is undecided, else ``holds`` if some run was testable, else ``not-testable``.
+    Returns ``(status, {"n_pass", "n_fail", "n_undecided", "n_testable"})``.
+    """
+    check_int("cap", cap, 0)
+    t, b = np.broadcast_arrays(np.asarray(counts, np.float64), np.asarray(bounds, np.float64))
+    if np.any(np.isnan(t)) or np.any(~np.isfinite(b)):
+        raise invalid("counts or bounds", (counts, bounds), "counts may be inf but not nan; bounds finite")
+    done = np.isfinite(t)
+    testable = b <= cap
+    fail = (done & (t > b)) | (~done & testable)
+    undecided = ~done & ~testable
+    n = {
+        "n_pass": int(np.sum(done & (t <= b))),
+        "n_fail": int(fail.sum()),
+        "n_undecided": int(undecided.sum()),
+        "n_testable": int(testable.sum()),
+    }
+    if n["n_fail"]:
+        return "fails", n
+    if n["n_undecided"]:
+        return "inconclusive", n
+    return ("holds" if n["n_testable"] else "not-testable"), n
 
 
 # ---------------------------------------------------------------- stochastic (Thms 7, 8)

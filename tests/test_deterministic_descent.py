@@ -77,3 +77,32 @@ def test_bad_arguments():
         iterations_to_eps(Power(4), 1.0, gd_rule, 0.0, 10, h=0.1)
     with pytest.raises(ValueError, match="max_steps"):
         iterations_to_eps(Power(4), 1.0, gd_rule, 0.1, -1, h=0.1)
+
+
+def test_fit_log_growth():
+    from clipcore.deterministic_descent import fit_log_growth
+
+    M = np.logspace(1, 5, 9)
+    fit = fit_log_growth(M, 7.0 + 10.0 * np.log(M))
+    assert fit["a"] == pytest.approx(7.0) and fit["b"] == pytest.approx(10.0)
+    assert fit["max_rel_residual"] < 1e-12
+    assert fit_log_growth(M, M**0.5)["max_rel_residual"] > 0.3  # a power law is not logarithmic
+    assert np.isnan(fit_log_growth(M, np.r_[M[:-1], np.inf])["b"])
+    with pytest.raises(ValueError, match="Invalid shapes"):
+        fit_log_growth(M, M[:-1])
+
+
+def test_clipped_gd_on_the_wall_grows_like_log_M():
+    from clipcore.deterministic_descent import fit_log_growth
+    from clipcore.scalar_problems import ExponentialWall
+    from clipcore.theory import clipped_gd_parameters
+
+    w = ExponentialWall(1.0, 2.0)
+    eta_c, gamma = clipped_gd_parameters(w.L0, w.L1)
+    M = np.logspace(1, 5, 9)
+    t = iterations_to_eps(
+        w, np.array([w.x0_for_gradient(m) for m in M]), clipped_rule, 0.1, 10**6, eta_c=eta_c, gamma=gamma
+    )
+    fit = fit_log_growth(M, t)
+    assert fit["b"] == pytest.approx(1.0 / (w.L1 * gamma * eta_c), rel=0.02)  # 10 steps per unit of log M
+    assert fit["max_rel_residual"] < 0.02

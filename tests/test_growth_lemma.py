@@ -12,7 +12,7 @@ from clipcore.growth_lemma import (
     worst_growth_ratio,
     worst_ratio_by_distance,
 )
-from clipcore.scalar_problems import Exponential, HardInstanceA, HardInstanceB, Power
+from clipcore.scalar_problems import Exponential, ExponentialWall, HardInstanceA, HardInstanceB, Power
 from clipcore.stochastic_descent import SeparableProblem
 
 PROBLEMS = [
@@ -28,6 +28,8 @@ PROBLEMS = [
     HardInstanceA(4.0),
     HardInstanceB(0.1),
     HardInstanceB(1.0),
+    ExponentialWall(1.0, 1.0),
+    ExponentialWall(2.0, 0.5, 30.0),
 ]
 TOL = 1e-12  # rounding where the lemma is tight
 
@@ -128,3 +130,13 @@ def test_worst_growth_ratio_and_overflow():
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_exponential_wall_meets_the_lemma_with_equality():
+    # f_W'' = L0 + L1 |f_W'|: for pairs on one side of 0 moving outwards the lemma is an equality
+    w = ExponentialWall(2.0, 3.0)
+    x = np.linspace(0.0, 3.0, 301)
+    for r in (0.1, 1.0, 2.0):
+        np.testing.assert_allclose(growth_ratio(w, x, x + r), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(worst_ratio_by_distance(w, x, np.array([r])), 1.0, rtol=1e-12)
+    assert np.all(growth_ratio(w, -x[1:], x[1:]) < 1.0)  # across the minimum it is strict

@@ -8,12 +8,15 @@ import torch
 
 from clipcore import theory
 from clipcore.deterministic_descent import gd_rule, trajectory
-from clipcore.scalar_problems import Exponential, HardInstanceA, Power
+from clipcore.scalar_problems import Exponential, ExponentialWall, HardInstanceA, Power
 from clipcore.stochastic_descent import (
     SeparableProblem,
+    best_fixed_step,
     clipped_sgd_rule,
     first_hitting_times,
     hitting_time_from_hits,
+    loglog_slope_interval,
+    resampled_hitting_times,
     run_stochastic,
     sgd_rule,
     sphere_noise,
@@ -34,13 +37,17 @@ PROBLEMS = [
     SeparableProblem(HardInstanceA(2.5), 3),
     SeparableProblem(Power(4, 1.0), 4),
     SeparableProblem(Power(6, 0.5), 2),
+    SeparableProblem(ExponentialWall(2.0, 1.5), 3),
 ]
 
 
 def _points(rng, prob, n):
     # mixed scales so that both the flat and the steep regions of p are visited
     # (x^p touches its envelope at |x| = (p - 2)/L1, f_A everywhere past 1/L1)
-    scale = 4.0 / prob.L1 if isinstance(prob.scalar, HardInstanceA) else 1.5 * (prob.scalar.p - 2) / prob.L1
+    if isinstance(prob.scalar, Power):
+        scale = 1.5 * (prob.scalar.p - 2) / prob.L1
+    else:
+        scale = 4.0 / prob.L1
     return rng.uniform(-1, 1, (n, prob.dim)) * scale * rng.uniform(0.05, 1.0, (n, 1))
 
 
@@ -82,6 +89,15 @@ def test_axis_start_gives_sublevel_sup(prob, M):
 def test_start_for_gradient_refuses_uncertified():
     with pytest.raises(ValueError, match="start_for_gradient"):
         SeparableProblem(Exponential(1.0), 3).start_for_gradient(10.0)
+    # the capped wall's gradient saturates: two coordinates at the cap beat one, so only dim 1
+    capped = ExponentialWall(1.0, 1.0, 10.0)
+    with pytest.raises(ValueError, match="start_for_gradient"):
+        SeparableProblem(capped, 2).start_for_gradient(5.0)
+    x0 = SeparableProblem(capped, 1).start_for_gradient(5.0)
+    assert capped.grad(x0[0]) == pytest.approx(5.0)
+    a = capped.x0_for_gradient(9.9)
+    two = np.array([capped.x0_for_gap(capped.f(a) / 2)] * 2)
+    assert np.linalg.norm(capped.grad(two)) > 9.9  # same gap, larger gradient norm
     with pytest.raises(ValueError, match="dim"):
         SeparableProblem(Power(4), 0)
     with pytest.raises(ValueError, match="scalar"):
@@ -269,3 +285,70 @@ def test_cuda_matches_cpu_without_noise():
     torch.testing.assert_close(gpu, cpu, rtol=1e-10, atol=1e-12)
     hits = first_hitting_times(prob, x0, rule, 0.5, 2000, 32, 0.1, generator=0, device="cuda")
     assert hits.device.type == "cuda" and bool((hits <= 2000).all())
+
+
+# ---------------------------------------------------------------- bootstrap and tuned SGD
+
+
+def test_resampled_hitting_times_are_resamples():
+    rng = np.random.default_rng(0)
+    T = 50
+    hits = rng.integers(0, 70, (3, 2, 9))
+    boot = resampled_hitting_times(hits, T, 400, seed=1)
+    assert boot.shape == (400, 3, 2)
+    # each replicate is the T_eps of some resample, so it is one of the observed hitting times or inf
+    for b in range(3):
+        for s_ in range(2):
+            vals = set(hits[b, s_][hits[b, s_] <= T].tolist()) | {np.inf}
+            assert set(np.unique(boot[:, b, s_]).tolist()) <= vals
+    # all runs equal: every replicate equals the original
+    same = np.full((2, 5), 7)
+    assert np.all(resampled_hitting_times(same, T, 50) == hitting_time_from_hits(same, T))
+    # with one run per entry a replicate is that run
+    one = np.array([[3], [60]])
+    np.testing.assert_array_equal(resampled_hitting_times(one, T, 4), np.tile([3.0, np.inf], (4, 1)))
+    # reproducible, and the median of the replicates sits near the original
+    again = resampled_hitting_times(hits, T, 400, seed=1)
+    np.testing.assert_array_equal(boot, again)
+    big = rng.integers(0, 40, (1, 2000))
+    reps = resampled_hitting_times(big, T, 200, seed=2)
+    assert abs(np.median(reps) - hitting_time_from_hits(big, T)[0]) <= 2
+
+
+def test_loglog_slope_interval():
+    x = np.array([1.0, 10.0, 100.0])
+    y = 5.0 * x**0.7
+    rng = np.random.default_rng(0)
+    yb = y * np.exp(rng.normal(0, 0.05, (500, 3)))
+    s, lo, hi = loglog_slope_interval(x, y, yb, 0.9)
+    assert s == pytest.approx(0.7)
+    assert lo < 0.7 < hi and hi - lo < 0.1
+    assert all(np.isnan(loglog_slope_interval(x, np.r_[y[:2], np.inf], yb)))
+    s2, lo2, hi2 = loglog_slope_interval(x, y, np.c_[yb[:, :2], np.full(500, np.inf)])
+    assert s2 == pytest.approx(0.7) and np.isnan(lo2) and np.isnan(hi2)
+    with pytest.raises(ValueError, match="Invalid shapes"):
+        loglog_slope_interval(x, y, yb[:, :2])
+
+
+def test_best_fixed_step_matches_a_full_grid_search():
+    prob = SeparableProblem(ExponentialWall(1.0, 1.0, 30.0), 1)
+    w = prob.scalar
+    starts = (w.x0_for_gap(60.0) * np.array([0.5, 1.0]))[:, None]
+    tau, T, runs, eps = 0.5, 3000, 32, 0.1
+    hs = np.logspace(-3, 0, 9)
+    t_best, h_best, t_per_h = best_fixed_step(prob, starts, tau, hs[::-1], T, runs, eps, generator=3)
+    full = np.array(
+        [
+            hitting_time_from_hits(
+                first_hitting_times(prob, starts, sgd_rule(h), tau, T, runs, eps, 3), T
+            ).max()
+            for h in hs
+        ]
+    )
+    assert np.isfinite(full).any()
+    assert t_best == full.min()
+    assert h_best == hs[np.flatnonzero(full == full.min())[0]]
+    # per step: the count where it beat the best before it, inf where it could not
+    assert np.all((t_per_h[::-1] == full) | np.isinf(t_per_h[::-1]))
+    with pytest.raises(ValueError, match="Invalid h_grid"):
+        best_fixed_step(prob, starts, tau, [0.1, -1.0], T, runs, eps)

@@ -186,3 +186,68 @@ def test_unmatched_parameters_break_the_sandwich():
     eta_c, gamma = 0.1, 1.0
     r = T.normalized_gd_step_size(g, gamma * eta_c, 10 * gamma) / T.clipped_gd_step_size(g, eta_c, gamma)
     assert r.min() < 0.5
+
+
+# ---------------------------------------------------------------- Theorem 4: the book's pair
+
+
+def test_fb_level_is_f_B_where_its_gradient_is_eps():
+    from clipcore.scalar_problems import HardInstanceB
+
+    for eps in (0.01, 0.1, 1.0):
+        fb = HardInstanceB(eps)
+        x = 2 * eps * math.atanh(0.5)
+        assert fb.grad(x) == pytest.approx(eps)
+        assert fb.f(x) / eps**2 == pytest.approx(T.FB_LEVEL, rel=1e-12)
+
+
+def test_wall_pair_lower_bound_hand_value():
+    # L0 = 2, L1 = 3, M = 10: h* = 2 log(16) / 30
+    h_star = 2 * math.log(16.0) / 30.0
+    assert T.wall_pair_lower_bound(2.0, 3.0, 10.0, 1.0, 0.1) == pytest.approx(
+        (1.0 - T.FB_LEVEL * 0.01) / (4 * h_star * 0.01)
+    )
+    assert T.wall_pair_lower_bound(1.0, 1.0, 10.0, 1e-4, 0.1) == 0.0
+
+
+def test_wall_pair_meets_theorem4_iff_the_logarithms_allow():
+    for M in (10.0, 1e3, 1e6):
+        for L1 in (1.0, 3.0, 10.0, 30.0):
+            # L0 = L1: log(1 + M) <= log M + 1, so the pair certifies the transcribed bound
+            assert T.wall_pair_lower_bound(L1, L1, M, 1.0, 0.1) >= T.gd_lower_bound(L1, M, 1.0, 0.1)
+    # L0 = 1 and L1 = 10: log(1 + 10 M) > log M + 1, and the pair falls short of it
+    assert T.wall_pair_lower_bound(1.0, 10.0, 10.0, 1.0, 0.1) < 0.8 * T.gd_lower_bound(10.0, 10.0, 1.0, 0.1)
+
+
+def test_wall_pair_bound_below_what_gd_needs_on_the_pair():
+    from clipcore.deterministic_descent import gd_rule, iterations_to_eps
+    from clipcore.scalar_problems import ExponentialWall, HardInstanceB
+
+    eps, delta, L0, L1, M = 0.1, 1.0, 1.0, 3.0, 30.0
+    fw, fb = ExponentialWall(L0, L1), HardInstanceB(eps)
+    h = np.logspace(-3, 0, 200)
+    ta = iterations_to_eps(fw, fw.x0_for_gradient(M), gd_rule, eps, 50000, h=h)
+    tb = iterations_to_eps(fb, fb.x0_for_delta(delta), gd_rule, eps, 50000, h=h)
+    best = np.min(np.maximum(ta, tb))
+    assert best >= T.wall_pair_lower_bound(L0, L1, M, delta, eps)
+    assert best <= 1.2 * T.wall_pair_lower_bound(L0, L1, M, delta, eps)  # and nearly tight
+
+
+def test_largest_below():
+    assert T.largest_below(lambda m: m**2, 100.0, 1.0, 1e3) == pytest.approx(10.0, rel=1e-8)
+    assert T.largest_below(lambda m: m, 5.0, 1.0, 4.0) == 4.0
+    assert math.isnan(T.largest_below(lambda m: m, 0.5, 1.0, 4.0))
+    with pytest.raises(ValueError, match="Invalid interval"):
+        T.largest_below(lambda m: m, 1.0, 4.0, 1.0)
+
+
+def test_upper_bound_status_branches():
+    inf = math.inf
+    status, n = T.upper_bound_status([5, 8], [10, 20], 15)
+    assert status == "holds" and n == {"n_pass": 2, "n_fail": 0, "n_undecided": 0, "n_testable": 1}
+    assert T.upper_bound_status([5, 30], [10, 20], 50)[0] == "fails"  # a count above its bound
+    assert T.upper_bound_status([5, inf], [10, 20], 50)[0] == "fails"  # capped above a bound under the cap
+    assert T.upper_bound_status([5, inf], [10, 80], 50)[0] == "inconclusive"  # capped below its bound
+    assert T.upper_bound_status([5, 8], [100, 200], 50)[0] == "not-testable"  # no bound under the cap
+    with pytest.raises(ValueError, match="Invalid counts or bounds"):
+        T.upper_bound_status([math.nan], [1.0], 5)

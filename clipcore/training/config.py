@@ -117,7 +117,9 @@ class TrainConfig:
     probe_chunks: int | None = _f(
         None, "probe data: at most this many chunks / batches (null: no cap)", "pos_int?"
     )
-    power_iters: int = _f(20, "hessian: largest number of Hessian-vector products of the Lanczos iteration", "pos_int")
+    power_iters: int = _f(
+        20, "hessian: largest number of Hessian-vector products of the Lanczos iteration", "pos_int"
+    )
     # data
     data_dir: str | None = _f(None, "data directory (PTB files / CIFAR-10); null: installed defaults", "str?")
     # housekeeping: how the run is made, never part of its identity (HOUSEKEEPING; device above)

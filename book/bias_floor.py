@@ -71,10 +71,10 @@ from clipcore.bias_floor import (
     slope_interval,
 )
 from clipcore.claims import band_status, combine_statuses, from_interval
-from clipcore.incremental_methods import increase_check
 from clipcore.pages import glue_claim, glue_number, glue_verdict
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
+from clipcore.stats import increase_check
 
 check_profile(profile)
 seed_everything(seed)

@@ -80,23 +80,21 @@ c2_min_drop = (
 import matplotlib.pyplot as plt
 import numpy as np
 
-from clipcore.angles import gradient_moments, predicted_cosine
+from clipcore.angles import batch_angles, gradient_moments, predicted_cosine, prediction_check
 from clipcore.claims import combine_statuses, decide
 from clipcore.finite_sums import heavy_tailed_least_squares, interpolating_least_squares, kappa_certificate
 from clipcore.incremental_bias import partition_bias
 from clipcore.incremental_methods import (
     ORDERS,
-    batch_angles,
     clipped_floor,
     clipped_incremental,
-    increase_check,
     kappa_bound_check,
-    prediction_check,
     sufficient_condition_check,
 )
 from clipcore.pages import glue_claim, glue_number, glue_text
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
+from clipcore.stats import increase_check
 
 check_profile(profile)
 rng = seed_everything(seed)

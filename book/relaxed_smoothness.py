@@ -56,16 +56,10 @@ import numpy as np
 
 from clipcore.claims import decide
 from clipcore.pages import glue_claim, glue_number
+from clipcore.polynomials import envelope_check, max_curvature, random_polynomial
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
-from clipcore.scalar_problems import (
-    Exponential,
-    Power,
-    envelope_check,
-    max_curvature,
-    max_envelope_ratio,
-    random_polynomial,
-)
+from clipcore.scalar_problems import Exponential, Power, max_envelope_ratio
 from clipcore.stats import loglog_slope
 
 check_profile(profile)
@@ -82,7 +76,7 @@ TOL = 1e-12  # relative: floating-point rounding, where a bound is met with equa
 # $f^{(3)} \pm L_1f''$, so that the maximiser lies inside (`Polynomial.critical_radius`). The
 # grid can miss the maximum between two points by at most the local slope of $|f''| - L_1|f'|$
 # times half a spacing; adding that gives a safe constant $L_0^+$, and the relative gap between
-# the two is the grid's **resolution** (`clipcore.scalar_problems.envelope_check`). The constant
+# the two is the grid's **resolution** (`clipcore.polynomials.envelope_check`). The constant
 # $L_0^+$ is then checked on a grid `wide` times wider, where it was not fitted: there
 # $|f''|/(L_0^+ + L_1|f'|)$ must stay at most 1 (up to {glue:text}`rs_tol:.0e` relatively, for
 # rounding). As an independent estimate, $L_0$ is also computed exactly from the roots of those

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 
-from .angles import batch_cosines, gradient_moments, predicted_cosine
-from .claims import band_status, combine_statuses, from_interval
 from .finite_sums import FiniteSum
 from .incremental_bias import clipped_direction, decompose_components
 from .validation import (
@@ -52,11 +49,6 @@ __all__ = [
     "kappa_bound_check",
     "ConditionCheck",
     "sufficient_condition_check",
-    "BatchAngles",
-    "batch_angles",
-    "PredictionCheck",
-    "prediction_check",
-    "increase_check",
 ]
 
 ORDERS = ("cyclic", "reshuffled", "iid")
@@ -394,121 +386,3 @@ def sufficient_condition_check(
         mid_ratio=mid,
         status=status,
     )
-
-
-# ---------------------------------------------------------------- claim C3: angles against the batch size
-
-
-@dataclass(frozen=True, eq=False)
-class BatchAngles:
-    r"""Cosines and angles between batch-mean and full gradients, per batch size
-    (:func:`batch_angles`); all arrays ``[K]``. ``*_se`` are standard errors of the means over
-    independent shuffles (0 at B = 1, where every shuffle holds every example, so the mean is
-    exact); angles are in degrees, ``pred_angle`` is :math:`\arccos` of ``pred_cos``."""
-
-    batch_sizes: np.ndarray
-    n_splits: np.ndarray
-    mean_cos: np.ndarray
-    se_cos: np.ndarray
-    pred_cos: np.ndarray
-    mean_angle: np.ndarray
-    se_angle: np.ndarray
-    pred_angle: np.ndarray
-    cosines: tuple  # the measured cosines of each batch size, for plotting
-
-
-def batch_angles(
-    example_grads, batch_sizes, *, min_batches: int, min_splits: int = 2, seed: int = 0
-) -> BatchAngles:
-    r"""For each batch size B, :func:`clipcore.angles.batch_cosines` over
-    :math:`s = \max\{\text{min\_splits}, \lceil \text{min\_batches}\,B/N\rceil\}`
-    independent shuffles (so at least ``min_batches`` cosines), the mean cosine and mean angle with their standard errors
-    over the shuffles (each shuffle's mean is one independent draw), and the prediction
-    :func:`clipcore.angles.predicted_cosine` from the per-example moments. Seeded (batch size k
-    uses seed ``[seed, k]``)."""
-    G = np.asarray(example_grads, np.float64)
-    check_int("min_batches", min_batches, 1)
-    check_int("min_splits", min_splits, 2)
-    if G.ndim != 2 or G.shape[0] < 2:
-        raise invalid("example_grads shape", G.shape, "expected [N, d] with N >= 2")
-    N = G.shape[0]
-    m2, s2 = gradient_moments(G)
-    sizes = [check_int("batch_size", B, 1) for B in batch_sizes]
-    out = {k: [] for k in ("n_splits", "mean_cos", "se_cos", "mean_angle", "se_angle")}
-    cosines = []
-    for k, B in enumerate(sizes):
-        n_splits = max(min_splits, math.ceil(min_batches * B / N))
-        ss = np.random.SeedSequence([seed, k]).generate_state(1)[0]
-        cos = batch_cosines(G, B, n_splits=n_splits, seed=int(ss)).reshape(n_splits, N // B)
-        ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-        cosines.append(cos.ravel())
-        out["n_splits"].append(n_splits)
-        for name, v in (("cos", cos), ("angle", ang)):
-            split_means = v.mean(1)
-            out["mean_" + name].append(split_means.mean())
-            out["se_" + name].append(split_means.std(ddof=1) / math.sqrt(n_splits))
-    pred = predicted_cosine(m2, s2, N, np.asarray(sizes, np.float64))
-    return BatchAngles(
-        batch_sizes=np.asarray(sizes),
-        **{k: np.asarray(v) for k, v in out.items()},
-        pred_cos=pred,
-        pred_angle=np.degrees(np.arccos(np.clip(pred, -1.0, 1.0))),
-        cosines=tuple(cosines),
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class PredictionCheck:
-    """Measured means against a prediction by relative error (:func:`prediction_check`)."""
-
-    rel_error: np.ndarray  # |measured − predicted| / |predicted|, [K]
-    spread: np.ndarray  # z · se / |predicted|: the sampling spread of the relative error, [K]
-    statuses: tuple  # per entry
-    status: str  # all entries together (fails if one fails, holds if all hold)
-    worst: int  # index of the largest relative error
-
-
-def prediction_check(measured, se, predicted, *, tol: float, level: float = 0.95) -> PredictionCheck:
-    r"""Does each measured mean match its prediction to a relative error of at most ``tol``?
-
-    Per entry the relative error :math:`r = |m - p|/|p|` has the sampling spread
-    :math:`\delta = z\,\mathrm{se}/|p|` (z the two-sided normal quantile of ``level``). The
-    entry is ``inconclusive`` when :math:`\delta > \text{tol}` (the data cannot resolve the
-    tolerance), else ``holds`` when :math:`r + \delta < \text{tol}`, ``fails`` when
-    :math:`r - \delta \ge \text{tol}`, ``inconclusive`` in between; the claim
-    combines the entries (:func:`clipcore.claims.combine_statuses`)."""
-    check_positive("tol", tol)
-    if not 0 < check_number("level", level) < 1:
-        raise invalid("level", level, "must be in (0, 1)")
-    m, e, p = (np.asarray(a, np.float64).ravel() for a in (measured, se, predicted))
-    if not (m.shape == e.shape == p.shape) or m.size < 1:
-        raise invalid("shapes", (m.shape, e.shape, p.shape), "measured, se and predicted must match")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.abs(m - p) / np.abs(p)
-        spread = z * e / np.abs(p)
-    statuses = tuple(
-        "inconclusive" if not (d <= tol) else band_status(r - d, r + d, -math.inf, tol)
-        for r, d in zip(rel, spread)
-    )
-    worst = int(np.nanargmax(rel)) if np.isfinite(rel).any() else 0
-    return PredictionCheck(
-        rel_error=rel, spread=spread, statuses=statuses, status=combine_statuses(statuses), worst=worst
-    )
-
-
-def increase_check(means, se, *, level: float = 0.95) -> str:
-    r"""Does the mean rise at every step of a sequence (e.g. the mean cosine against the batch
-    size)? Each consecutive difference gets the interval :math:`\Delta \pm
-    z\sqrt{\mathrm{se}_k^2 + \mathrm{se}_{k+1}^2}` (independent means); ``holds`` when every
-    interval is above 0, ``fails`` when some interval is all at or below 0, else
-    ``inconclusive``."""
-    if not 0 < check_number("level", level) < 1:
-        raise invalid("level", level, "must be in (0, 1)")
-    m, e = np.asarray(means, np.float64).ravel(), np.asarray(se, np.float64).ravel()
-    if m.shape != e.shape or m.size < 2:
-        raise invalid("means", m.shape, "need at least two means, one se each")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    diff = np.diff(m)
-    half = z * np.sqrt(e[1:] ** 2 + e[:-1] ** 2)
-    return combine_statuses(from_interval(d - h, d + h, 0.0, above=True) for d, h in zip(diff, half))

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from .claims import combine_statuses, from_interval
+from .validation import check_number, invalid
 
 __all__ = [
     "rank_correlation",
@@ -28,6 +32,7 @@ __all__ = [
     "block_mean_difference",
     "tail_mean_difference",
     "mean_interval",
+    "increase_check",
     "loglog_slope",
 ]
 
@@ -229,8 +234,6 @@ def claim_verdicts(
     has fewer than ``min_points`` points. Returns ``{estimator: {status, strong, weaker,
     rho, lo, hi, max_weak, gap, gap_lo, gap_hi, n_min, and the same with _detrended}}``.
     """
-    from .claims import combine_statuses, from_interval  # the verdict rules shared with every page
-
     if isinstance(weak, str) or not weak:
         raise ValueError(f"Invalid weak: {weak!r} (name at least one run to compare with)")
     runs = (strong, *weak)
@@ -304,8 +307,6 @@ def tail_mean_difference(x, y, k: int, *, level: float = 0.95, noise_x: float = 
     error combines each tail's spread (sample variance / k) with a per-value measurement
     variance ``noise`` / k (e.g. the binomial variance of a test accuracy). Fewer than two
     values in a tail give nan bounds (the spread cannot be estimated)."""
-    from statistics import NormalDist
-
     x, y = (np.asarray(a, dtype=float).ravel()[-int(k) :] for a in (x, y))
     diff = float(x.mean() - y.mean()) if x.size and y.size else math.nan
     if x.size < 2 or y.size < 2:
@@ -331,6 +332,23 @@ def mean_interval(values, *, level: float = 0.95, n_boot: int = 2000, seed: int 
     means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(1)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(v.mean()), float(lo), float(hi)
+
+
+def increase_check(means, se, *, level: float = 0.95) -> str:
+    r"""Does the mean rise at every step of a sequence (e.g. the mean cosine against the batch
+    size)? Each consecutive difference gets the interval :math:`\Delta \pm
+    z\sqrt{\mathrm{se}_k^2 + \mathrm{se}_{k+1}^2}` (independent means); ``holds`` when every
+    interval is above 0, ``fails`` when some interval is all at or below 0, else
+    ``inconclusive``."""
+    if not 0 < check_number("level", level) < 1:
+        raise invalid("level", level, "must be in (0, 1)")
+    m, e = np.asarray(means, np.float64).ravel(), np.asarray(se, np.float64).ravel()
+    if m.shape != e.shape or m.size < 2:
+        raise invalid("means", m.shape, "need at least two means, one se each")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    diff = np.diff(m)
+    half = z * np.sqrt(e[1:] ** 2 + e[:-1] ** 2)
+    return combine_statuses(from_interval(d - h, d + h, 0.0, above=True) for d, h in zip(diff, half))
 
 
 def loglog_slope(x, y) -> float:

@@ -8,20 +8,24 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from clipcore.angles import batch_cosines, gradient_moments, predicted_cosine
+from clipcore.angles import (
+    batch_angles,
+    batch_cosines,
+    gradient_moments,
+    predicted_cosine,
+    prediction_check,
+)
 from clipcore.finite_sums import QianCounterexample, heavy_tailed_least_squares, interpolating_least_squares
 from clipcore.incremental_bias import clipped_direction
 from clipcore.incremental_methods import (
     ORDERS,
-    batch_angles,
     clipped_floor,
     clipped_full_batch_descent,
     clipped_incremental,
-    increase_check,
     kappa_bound_check,
-    prediction_check,
     sufficient_condition_check,
 )
+from clipcore.stats import increase_check
 
 TOL = 1e-10
 

@@ -120,14 +120,8 @@ def test_x0_for_gradient_inverts_grad():
 
 # ---------------------------------------------------------------- general polynomials (Lemma 2)
 
-from clipcore.scalar_problems import (  # noqa: E402
-    ExponentialWall,
-    Polynomial,
-    envelope_check,
-    max_curvature,
-    min_gap_for_gradient,
-    random_polynomial,
-)
+from clipcore.polynomials import Polynomial, envelope_check, max_curvature, random_polynomial  # noqa: E402
+from clipcore.scalar_problems import ExponentialWall, min_gap_for_gradient  # noqa: E402
 
 
 def _brute_L0(p, R, n=2_000_001):

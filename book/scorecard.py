@@ -40,6 +40,7 @@ import json
 from pathlib import Path
 
 from IPython.display import HTML
+from myst_nb import glue
 
 from clipcore.claims import STATUSES, html_table, summary, summary_sentence
 from clipcore.pages import glue_number, glue_text
@@ -53,6 +54,8 @@ for status in STATUSES:
 glue_number("sc_identity", counts["identity"])
 glue_number("sc_total", counts["total"])
 glue_text("sc_summary", summary_sentence(claims))
+# Pasted on the introduction: a glue from another page can be text or HTML, not Markdown.
+glue("sc_summary_html", HTML(summary_sentence(claims)), display=False)
 profiles = sorted({c["profile"] for c in claims if c["profile"]})
 glue_text("sc_profiles", ", ".join(f"`{p}`" for p in profiles) or "unrecorded")
 

@@ -70,7 +70,6 @@ from clipcore.pages import glue_claim_verdicts, glue_number, glue_text
 from clipcore.plots import scatter_grid
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
-from clipcore.smoothness import HESSIAN_TOL
 from clipcore.studies import smoothness_study
 
 check_profile(profile)
@@ -100,13 +99,7 @@ study = smoothness_study(
     seed=seed,
 )
 print(study.run_sources())
-conv = study.hessian_converged
-glue_text(
-    "ls_hess_conv",
-    f"{sum(c for c, _ in conv.values())} of {sum(t for _, t in conv.values())} `hessian` probes "
-    f"converged (Lanczos on Hessian-vector products, relative tolerance {HESSIAN_TOL:g}, at most "
-    f"{study.config.power_iters} products); the others are only lower bounds of the norm and are left out",
-)
+glue_text("ls_hess_conv", study.hessian_note())
 
 cfg, meta = study.config, study.meta  # of run (a)
 glue_text(
@@ -130,7 +123,7 @@ glue_text(
 #
 # Rows are the runs, columns the estimators; colour is the iteration. The red line is the
 # tightest envelope $L_0 + L_1\|\nabla f\|$ above all points of the panel
-# (`clipcore.smoothness.fit_envelope`).
+# (`clipcore.envelope.fit_envelope`).
 
 # %%
 fig = scatter_grid(

@@ -65,7 +65,6 @@ from clipcore.pages import glue_claim, glue_claim_verdicts, glue_number, glue_te
 from clipcore.plots import scatter_grid
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
-from clipcore.smoothness import HESSIAN_TOL
 from clipcore.studies import smoothness_study
 
 check_profile(profile)
@@ -95,13 +94,7 @@ study = smoothness_study(
     seed=seed,
 )
 print(study.run_sources())
-conv = study.hessian_converged
-glue_text(
-    "rn_hess_conv",
-    f"{sum(c for c, _ in conv.values())} of {sum(t for _, t in conv.values())} `hessian` probes "
-    f"converged (Lanczos on Hessian-vector products, relative tolerance {HESSIAN_TOL:g}, at most "
-    f"{study.config.power_iters} products); the others are only lower bounds of the norm and are left out",
-)
+glue_text("rn_hess_conv", study.hessian_note())
 
 cfg, meta = study.config, study.meta  # of run (c)
 dataset = meta["dataset"]  # clipcore.data.ImageData.name: says when it is a stand-in

@@ -41,7 +41,7 @@ import torch
 
 from .envelope import fit_envelope
 from .plots import format_table
-from .smoothness import ESTIMATORS
+from .smoothness import ESTIMATORS, HESSIAN_TOL
 from .stats import claim_verdicts, trajectory_correlation
 from .training import Run, RunStore, TrainConfig, experiment_configs, train
 from .training.tasks import build_model
@@ -301,6 +301,15 @@ class SmoothnessStudy:
     def hessian_converged(self) -> dict:
         """``{run: (converged, total)}`` hessian probes (:func:`hessian_convergence`)."""
         return {name: hessian_convergence(r.run) for name, r in self.runs.items()}
+
+    def hessian_note(self) -> str:
+        """How many ``hessian`` probes converged, and what was done with the others."""
+        conv = self.hessian_converged.values()
+        return (
+            f"{sum(c for c, _ in conv)} of {sum(t for _, t in conv)} `hessian` probes converged "
+            f"(Lanczos on Hessian-vector products, relative tolerance {HESSIAN_TOL:g}, at most "
+            f"{self.config.power_iters} products); the others are only lower bounds of the norm and are left out"
+        )
 
     @property
     def envelopes(self) -> dict:

@@ -315,3 +315,10 @@ def test_unconverged_hessian_probes_are_counted_and_left_out(tmp_path):
     assert list(E.probe_points(run, "hessian")["step"]) == [1.0, 3.0]
     assert list(E.probe_points(run, "fixed")["step"]) == [1.0, 2.0, 3.0]  # no flag: all kept
     assert E.hessian_convergence(run) == (2, 3)
+
+
+def test_hessian_note_counts_every_run(tmp_path):
+    _store_lstm_runs(tmp_path)
+    runs = E.load_runs("lstm_ptb", "smoke", tmp_path, device="cpu", train_missing=False)
+    s = E.SmoothnessStudy.from_runs(runs, "clip_lr30", ["clip_lr2"], n_boot=20)
+    assert s.hessian_note().startswith("30 of 30 `hessian` probes converged")

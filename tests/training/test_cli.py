@@ -132,8 +132,7 @@ def test_runtime_errors_are_one_line_with_status_2_and_leave_no_run_directory(tm
 
 
 def test_cli_values_are_yaml_1_2(capsys):
-    # 1e-3 is a number in YAML 1.2 (a string in PyYAML's YAML 1.1): the config accepts it.
-    assert main(["lstm_ptb", "--profile", "smoke", "--run", "clip_lr30", "--lr", "1e-3", "--help"]) == 0
+    # 1e-3 is a number in YAML 1.2 (a string in PyYAML's YAML 1.1).
     from clipcore.training.cli import _parse_overrides
 
     assert _parse_overrides(["--lr", "1e-3", "--seed", "7", "--name", "1e3"]) == {

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .scalar_problems import ScalarProblem
+from .smoothed_clipping import smoothed_clipping_step_size
 from .theory import clipped_gd_step_size, normalized_gd_step_size
 from .validation import check_int, check_positive
 
@@ -28,6 +29,7 @@ __all__ = [
     "gd_rule",
     "clipped_rule",
     "normalized_rule",
+    "smoothed_clipping_rule",
     "iterations_to_eps",
     "trajectory",
     "worst_case_iterations",
@@ -50,6 +52,12 @@ def clipped_rule(g, eta_c, gamma):
 def normalized_rule(g, eta_n, beta):
     r"""Normalized GD: :math:`h_n = \eta_n/(|f'| + \beta)`."""
     return normalized_gd_step_size(g, eta_n, beta)
+
+
+def smoothed_clipping_rule(g, eta, L0, L1):
+    r"""The (L0, L1) step ("smoothed clipping"): :math:`h = \eta/(L_0 + L_1|f'|)`
+    (:mod:`clipcore.smoothed_clipping`)."""
+    return smoothed_clipping_step_size(g, eta, L0, L1)
 
 
 def _broadcast(x0, params):

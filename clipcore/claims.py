@@ -47,6 +47,8 @@ PAPERS = {
     "qian2021": "Qian, Wu, Zhuang, Wang, Xiao (AISTATS 2021)",
     "koloskova2023": "Koloskova, Hendrikx, Stich (ICML 2023)",
     "zhang2020b": "Zhang, Jin, Fang, Wang (NeurIPS 2020)",
+    "gorbunov2024": "Gorbunov, Tupitsa, Choudhury, Aliev, Richtárik, Horváth, Takáč (arXiv 2409.14989, 2024)",
+    "vankov2024": "Vankov, Rodomanov, Nedich, Sankar, Stich (arXiv 2410.10800, 2024)",
 }
 # The glue key of a page's claim record: RECORD_PREFIX + claim id.
 RECORD_PREFIX = "claim__"

@@ -22,8 +22,9 @@ initial distance :math:`R = \|x_0 - x^*\|` that older bounds had (through M):
   and, for convex f, :math:`f(x_K) - f^* \le \epsilon` once
   :math:`K \ge \frac2a\frac{L_0R^2}{\epsilon} + \frac3aL_1R\ln\frac{F_0}{\epsilon}`,
   :math:`F_0 = f(x_0) - f^*`, with a = 1 for :math:`\eta^*` and :math:`\eta^{si}` and a = 1/2
-  for :math:`\eta^{cl}` (the convex gradient-method theorem, Theorem 3.2 in the version reviewed
-  at ICLR 2025; :func:`vankov_gd_bound`); and the normalized gradient method
+  for :math:`\eta^{cl}` (Section 3, the convex gradient method, in arXiv v3; the version
+  reviewed at ICLR 2025 discusses it, its Theorem 3.2, as :math:`O(L_0R^2/\epsilon + L_1^2R^2)`;
+  :func:`vankov_gd_bound`); and (Section 4) the normalized gradient method
   :math:`x_{k+1} = x_k - \beta_k\nabla f(x_k)/\|\nabla f(x_k)\|` with
   :math:`\beta_k = \hat R/\sqrt{K + 1}` reaches :math:`\min_{k \le K} f(x_k) - f^* \le \epsilon`
   once :math:`K + 1 \ge \max\{L_0\bar R^2/\epsilon, \tfrac49(L_1\bar R)^2\}`,
@@ -201,23 +202,32 @@ def normalized_method(problem: ScalarProblem, x0, step, n_steps, eps: float) -> 
     r"""The normalized gradient method :math:`x_{k+1} = x_k - \beta\,f'(x_k)/|f'(x_k)|` with the
     fixed step :math:`\beta` = ``step`` for K = ``n_steps`` steps, for every run in the broadcast
     of the three. Returns ``(min_gap, hit)``: :math:`\min_{0 \le k \le K} f(x_k) - f^*` and the
-    first k <= K with :math:`f(x_k) - f^* \le \epsilon` (``inf`` if none). A run stops early at
-    a stationary point, where the direction is undefined and the gap final."""
+    first k <= K with :math:`f(x_k) - f^* \le \epsilon` (``inf`` if none). At a stationary point
+    the direction is undefined: the run stays there (``sign(0) = 0``)."""
     check_positive("eps", eps)
     shape, x, p = _broadcast(x0, {"step": step, "n_steps": n_steps})
-    K = p["n_steps"]
+    K, beta = p["n_steps"], p["step"]
     if np.any(K < 0) or np.any(K != np.round(K)):
         raise invalid("n_steps", n_steps, "must be integers >= 0")
-    gap = problem.f(x) - problem.f_star
-    best = gap.copy()
-    hit = np.where(gap <= eps, 0.0, np.inf)
-    for k in range(int(K.max()) if K.size else 0):
-        g = problem.grad(x)
-        active = (k < K) & (g != 0)
-        if not active.any():
-            break
-        x = np.where(active, x - p["step"] * np.sign(g), x)
-        gap = problem.f(x) - problem.f_star
-        best = np.where(active, np.minimum(best, gap), best)
-        hit = np.where(active & np.isinf(hit) & (gap <= eps), k + 1.0, hit)
-    return best.reshape(shape), hit.reshape(shape)
+    best = problem.f(x) - problem.f_star
+    # The running minimum only falls, so the first k with a gap <= eps is the number of
+    # k <= K whose running minimum is still above eps.
+    above = (best > eps).astype(np.int64)
+    out_best, out_above = best.copy(), above.copy()
+    idx = np.arange(x.size)
+    k = 0
+    while idx.size:
+        # Runs whose horizon is reached leave the batch; the rest step together.
+        stop = K[idx] <= k
+        if stop.any():
+            out_best[idx[stop]], out_above[idx[stop]] = best[stop], above[stop]
+            keep = ~stop
+            idx, x, beta, best, above = idx[keep], x[keep], beta[keep], best[keep], above[keep]
+            if not idx.size:
+                break
+        x = x - beta * np.sign(problem.grad(x))  # sign(0) = 0: a stationary point stays put
+        np.minimum(best, problem.f(x) - problem.f_star, out=best)
+        above += best > eps
+        k += 1
+    hit = np.where(out_best <= eps, out_above.astype(np.float64), np.inf)
+    return out_best.reshape(shape), hit.reshape(shape)

@@ -14,7 +14,7 @@
 # # Smoothed clipping: the $(L_0, L_1)$ step
 #
 # Clipped GD takes the step $h_c = \min\{\eta_c, \gamma\eta_c/\|\nabla f\|\}$: a fixed step while
-# the gradient is small, a fixed step *length* while it is large {cite}`zhang2020why`. Two papers
+# the gradient is small, a fixed step *length* while it is large {cite:p}`zhang2020why`. Two papers
 # of 2024 study the smooth version of that switch on **convex** $(L_0, L_1)$-smooth functions,
 #
 # $$
@@ -25,13 +25,13 @@
 # It is normalized GD in disguise: {eq}`sc-step` is $h_n = \eta_n/(\|\nabla f\| + \beta)$ with
 # $\eta_n = \eta/L_1$ and $\beta = L_0/L_1$ (derived for this book; checked below).
 #
-# - **Gorbunov et al.** {cite}`gorbunov2024methods` (Algorithm 1, "$(L_0,L_1)$-GD") take
+# - {cite:t}`gorbunov2024methods` (Algorithm 1, "$(L_0,L_1)$-GD") take
 #   {eq}`sc-step` with $0 < \eta \le \nu/2$, where $\nu e^\nu = 1$ ($\nu \approx 0.567$), and prove
 #   that $f(x_k) - f^* \le \epsilon$ within $O(\max\{L_0R^2/\epsilon, L_1^2R^2\})$ iterations,
 #   $R = \|x_0 - x^*\|$: no exponential dependence on $R$, which older bounds had through
 #   $M = \sup\{\|\nabla f\| : f \le f(x_0)\}$. The theorem's constants were not recovered for this
 #   book, so only that *shape* is checked, never a constant.
-# - **Vankov et al.** {cite}`vankov2024optimizing` derive three steps from an upper model of
+# - {cite:t}`vankov2024optimizing` derive three steps from an upper model of
 #   $(L_0, L_1)$-smooth functions: the optimal $\eta^*$, the simplified
 #   $\eta^{si} = 1/(L_0 + \tfrac32 L_1\|\nabla f\|)$ (that is {eq}`sc-step` with $\eta = 1$ and
 #   $\tfrac32L_1$) and the clipped $\eta^{cl} = \min\{1/(2L_0), 1/(3L_1\|\nabla f\|)\}$, ordered
@@ -393,5 +393,5 @@ print(
 #   steepest point, $h \propto 1/M$.
 #
 # The step rules on this page are for the theory. The clippers practitioners use with any torch
-# optimizer — global-norm clipping, unit-wise adaptive clipping {cite}`brock2021high`, AutoClip
-# {cite}`seetharaman2020autoclip` and ZClip {cite}`kumar2025zclip` — are in `clipcore.clipping`.
+# optimizer — global-norm clipping, unit-wise adaptive clipping {cite:p}`brock2021high`, AutoClip
+# {cite:p}`seetharaman2020autoclip` and ZClip {cite:p}`kumar2025zclip` — are in `clipcore.clipping`.

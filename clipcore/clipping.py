@@ -17,7 +17,7 @@ overflow a float32 sum of squares): a finite low-precision gradient never reads 
 Nothing here moves a value from the device to the host: every decision ("clip or not",
 "is this a spike") is a device-side tensor operation (a clamp or a ``torch.where``), as in
 ``torch.nn.utils.clip_grad_norm_``, so a CUDA step is queued without a synchronisation. The
-stateful clippers keep their state in :meth:`state_dict` (tensors, ints and lists only, so
+stateful clippers keep their state in :meth:`state_dict` (tensors, ints and None only, so
 ``torch.load(weights_only=True)`` reads it back). Their float64 NumPy oracle is
 :mod:`clipcore.clipping_reference`.
 """

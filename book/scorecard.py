@@ -28,26 +28,29 @@
 # marked as identity checks: they confirm the code, not the papers.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale the claims were decided at (book/params.yml)
+device = "auto"  # unused here (the page only reads the gathered claims)
+seed = 0  # unused here
+data_dir = None  # unused here
+results_dir = "results"  # unused here
 claims_file = "book/_claims.json"  # the claims the runner gathered from the executed pages
 
-# %%
+# %% tags=["hide-cell"]
 import json
 from pathlib import Path
 
 from IPython.display import HTML
 from myst_nb import glue
 
+from clipcore.book import executable_pages
+from clipcore.book.scorecard import chapter_summary_html, page_titles
 from clipcore.claims import STATUSES, html_table, summary, summary_sentence
 from clipcore.pages import glue_number, glue_text
 from clipcore.profiles import check_profile
 
 check_profile(profile)
 claims = json.loads(Path(claims_file).read_text())
+titles = page_titles(executable_pages())
 counts = summary(claims)
 for status in STATUSES:
     glue_number(f"sc_{status.replace('-', '_')}", counts[status])
@@ -56,12 +59,21 @@ glue_number("sc_total", counts["total"])
 glue_text("sc_summary", summary_sentence(claims))
 # Pasted on the introduction: a glue from another page can be text or HTML, not Markdown.
 glue("sc_summary_html", HTML(summary_sentence(claims)), display=False)
+glue("sc_chapters_html", HTML(chapter_summary_html(claims, titles)), display=False)
 profiles = sorted({c["profile"] for c in claims if c["profile"]})
 glue_text("sc_profiles", ", ".join(f"`{p}`" for p in profiles) or "unrecorded")
 
 # %% [markdown]
 # {glue:md}`sc_summary` The claims were decided at the {glue:md}`sc_profiles` profile; a
 # `paper`-profile build decides them at the papers' scale.
+#
+# ## By chapter
 
 # %% tags=["remove-input"]
-HTML(html_table(claims))
+HTML(chapter_summary_html(claims, titles))
+
+# %% [markdown]
+# ## Every claim
+
+# %% tags=["remove-input"]
+HTML(html_table(claims, titles))

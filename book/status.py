@@ -15,50 +15,54 @@
 #
 # The profile, package versions, machine and per-page execution times of the run that
 # produced this book. The runner (`python -m clipcore.book`) records them as it executes
-# each page; this page is executed last.
+# each page; this page is executed last. The exact versions of every package are pinned in
+# `requirements-lock.txt`, which `make` installs.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of the book this page describes
+device = "auto"  # auto, cpu, cuda, cuda:N or mps: shown as the device training pages use
+seed = 0  # unused here
+data_dir = None  # unused here
+results_dir = "results"  # unused here
 
-# %%
+# %% tags=["hide-cell"]
 import json
-import math
 from pathlib import Path
 
 import torch
 
+from clipcore.book.provenance import device_label
+from clipcore.book.runner import page_rows
+from clipcore.pages import show_table
 from clipcore.profiles import check_profile
-from clipcore.runtime import resolve_device
 
 check_profile(profile)
 status_file = Path("book/_status.json")
 status = json.loads(status_file.read_text()) if status_file.exists() else {"pages": [], "versions": {}}
-print(f"profile: {profile}")
-print(
-    f"device used by training pages: {resolve_device(device)}"
-    + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "")
+
+# %% [markdown]
+# ## Machine and packages
+
+# %% tags=["remove-input"]
+machine = [
+    dict(what="profile", value=profile),
+    dict(what="commit", value=status.get("commit") or "unrecorded"),
+    dict(what="device used by training pages", value=device_label(device)),
+    dict(what="CUDA available", value=torch.cuda.is_available()),
+    dict(what="Python", value=status.get("python") or "unrecorded"),
+    dict(what="platform", value=status.get("platform") or "unrecorded"),
+    dict(what="recorded", value=status.get("written") or "unrecorded"),
+]
+machine += [dict(what=pkg, value=v or "not installed") for pkg, v in status.get("versions", {}).items()]
+show_table(machine, {"what": "", "value": ""}, caption="The run that produced this book.")
+
+# %% [markdown]
+# ## Execution time per page
+
+# %% tags=["remove-input"]
+show_table(
+    page_rows(status),
+    {"page": "page", "profile": "profile", "seconds": "seconds", "outcome": "outcome"},
+    formats={"seconds": ".1f"},
+    caption="Wall-clock time of each page under the runner (a failed or interrupted page records none).",
 )
-print(f"python {status.get('python')} on {status.get('platform')}")
-for pkg, version in status.get("versions", {}).items():
-    print(f"  {pkg:>12}: {version}")
-
-# %%
-rows = [e for e in status["pages"] if e.get("page") != "status"]
-
-
-def seconds(e):
-    """The page's time, or None: a failed or interrupted page records none (older records: NaN)."""
-    s = e.get("seconds")
-    return s if isinstance(s, (int, float)) and math.isfinite(s) else None
-
-
-print(f"{'page':<28}{'profile':<9}{'seconds':>9}  ok")
-for e in rows:
-    s = seconds(e)
-    state = "interrupted" if e.get("interrupted") else e.get("ok")
-    print(f"{e.get('page', '?'):<28}{e.get('profile', '?'):<9}{'-' if s is None else f'{s:.1f}':>9}  {state}")
-print(f"{'total':<37}{sum(seconds(e) or 0.0 for e in rows if e.get('ok')):>9.1f}")

@@ -1,13 +1,57 @@
-"""Figures and tables the experiment pages show: the gradient-norm-against-smoothness scatter
-grid (Zhang et al., ICLR 2020, Figs. 1-3 and 5) and fixed-width result tables."""
+"""Figures and tables the pages show: the book's figure style, the gradient-norm-against-
+smoothness scatter grid (Zhang et al., ICLR 2020, Figs. 1-3 and 5) and result tables, as HTML
+(:func:`table_html`, what the book renders) or fixed-width text (:func:`format_table`)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import html
+import math
+import re
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["scatter_grid", "format_table"]
+__all__ = [
+    "BOOK_STYLE",
+    "use_book_style",
+    "scatter_grid",
+    "table_html",
+    "table_frame",
+    "format_cell",
+    "format_table",
+]
+
+# Read at the book's content width (about 7 inches at 110 dpi): labels no smaller than the prose's
+# footnotes, light grids, no top/right spines.
+BOOK_STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "font.size": 11,
+    "axes.titlesize": 11,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.85,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.markersize": 5,
+}
+
+
+def thin(n: int, at_most: int = 2000) -> slice:
+    """A slice keeping at most about ``at_most`` of ``n`` evenly spaced points (and the last
+    one's neighbourhood): what a dense curve needs to be drawn, and its CSV to stay small."""
+    return slice(None, None, max(1, -(-n // at_most)))
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to matplotlib (a page calls it once, in its imports cell)."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(BOOK_STYLE)
 
 
 def scatter_grid(
@@ -17,12 +61,19 @@ def scatter_grid(
     log: bool = True,
     envelopes: Mapping | None = None,
     title: str = "",
-    panel_size=(3.6, 2.9),
+    panel_size=(4.2, 3.3),
 ):
     """Rows = runs, columns = estimators: gradient norm (x) against smoothness (y), coloured
     by iteration, with the envelope line :math:`L_0 + L_1 g` where ``envelopes[(run, est)]``
     gives ``(L0, L1)``. Log-log axes, or linear ones (``log=False``, Fig. 5). Returns the
-    figure."""
+    figure, sized to be read at the book's full width (tag its cell ``full-width``)."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(BOOK_STYLE):
+        return _scatter_grid(points, row_labels, log, envelopes, title, panel_size)
+
+
+def _scatter_grid(points, row_labels, log, envelopes, title, panel_size):
     import matplotlib.pyplot as plt
 
     runs = list(points)
@@ -33,7 +84,9 @@ def scatter_grid(
     fig, axes = plt.subplots(
         len(runs), len(ests), squeeze=False, figsize=(panel_size[0] * len(ests), panel_size[1] * len(runs))
     )
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.08, top=0.9 if title else 0.94, wspace=0.3, hspace=0.3)
+    fig.subplots_adjust(
+        left=0.1, right=0.88, bottom=0.08, top=0.9 if title else 0.94, wspace=0.32, hspace=0.38
+    )
     sc = None
     for i, run in enumerate(runs):
         for j, est in enumerate(ests):
@@ -43,7 +96,7 @@ def scatter_grid(
                 ax.text(0.5, 0.5, "no finite points", ha="center", transform=ax.transAxes)
                 continue
             sc = ax.scatter(
-                p["grad_norm"], p["smoothness"], c=p["step"], cmap="viridis", s=14, vmin=0, vmax=smax
+                p["grad_norm"], p["smoothness"], c=p["step"], cmap="viridis", s=22, vmin=0, vmax=smax
             )
             env = (envelopes or {}).get((run, est))
             if env is not None and np.all(np.isfinite(env)):
@@ -52,17 +105,18 @@ def scatter_grid(
                 ax.plot(
                     gx, env[0] + env[1] * gx, "r-", lw=1, label=f"$L_0 + L_1 g$: ({env[0]:.2g}, {env[1]:.2g})"
                 )
-                ax.legend(fontsize=7, loc="upper left")
+                ax.legend(fontsize=9, loc="upper left")
             if log:
                 _log_axes(ax, p["grad_norm"], p["smoothness"])
             if i == 0:
-                ax.set_title(est, fontsize=10)
+                ax.set_title(f"estimator: {est}")
             if i == len(runs) - 1:
                 ax.set_xlabel("gradient norm")
             if j == 0:
-                ax.set_ylabel(f"{row_labels.get(run, run)}\nsmoothness", fontsize=9)
+                ax.set_ylabel(f"{row_labels.get(run, run)}\nsmoothness")
     if sc is not None:
-        fig.colorbar(sc, ax=axes, label="iteration", shrink=0.6)
+        cax = fig.add_axes([0.91, 0.25, 0.015, 0.5], label="<colorbar>")
+        fig.colorbar(sc, cax=cax, label="iteration")
     if title:
         fig.suptitle(title)
     return fig
@@ -94,4 +148,97 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], fmt: str = ".3g")
     widths = [max([len(c)] + [len(row[j]) for row in cells]) for j, c in enumerate(columns)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+_NUM = ' class="num"'
+_MATH = re.compile(r"\$([^$]+)\$")
+
+
+def _inline(text) -> str:
+    """``text`` escaped for HTML, with ``$...$`` turned into MathJax's ``\\(...\\)``."""
+    return _MATH.sub(lambda m: f"\\({m[1]}\\)", html.escape(str(text), quote=False))
+
+
+def format_cell(value, fmt: str | Callable | None = None) -> str:
+    """``value`` as table text: ``fmt`` (a format spec such as ``".3g"`` or ``",.0f"``, or a
+    callable) for numbers; by default floats to 3 significant digits and ints with thousands
+    separators. NaN and None read "–", infinities "∞", bools "yes" / "no"."""
+    if callable(fmt):
+        return str(fmt(value))
+    if value is None:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return format(int(value), fmt or ",d")
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return "–"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        return format(v, fmt or ".3g")
+    return str(value)
+
+
+def table_frame(data, columns: Sequence[str] | Mapping[str, str] | None = None):
+    """``data`` (a DataFrame, a list of row dicts or a dict of columns) as a
+    :class:`pandas.DataFrame` with ``columns`` (names, or ``{name: header}``) in order."""
+    import pandas as pd
+
+    df = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    if columns is not None:
+        names = list(columns)
+        missing = [c for c in names if c not in df.columns]
+        if missing:
+            raise ValueError(f"Invalid columns: {missing} not in the table (it has {list(df.columns)})")
+        df = df[names]
+        if isinstance(columns, Mapping):
+            df = df.rename(columns=dict(columns))
+    return df
+
+
+def table_html(
+    data,
+    columns: Sequence[str] | Mapping[str, str] | None = None,
+    *,
+    formats: Mapping[str, str | Callable] | None = None,
+    caption: str = "",
+    raw: Sequence[str] = (),
+) -> str:
+    """An HTML table of ``data`` (see :func:`table_frame`; ``columns`` may rename them as
+    ``{name: header}``), every cell formatted by :func:`format_cell` with ``formats[name]``,
+    numeric columns right-aligned, an optional ``caption``. Headers and the caption are
+    escaped, with ``$...$`` typeset by MathJax; cells of the ``raw`` columns are inserted as
+    HTML (links, emphasis)."""
+    frame = table_frame(data, None if columns is None else list(columns))
+    headers = dict(columns) if isinstance(columns, Mapping) else {c: c for c in frame.columns}
+    formats = dict(formats or {})
+    unknown = set(formats) - set(frame.columns)
+    if unknown:
+        raise ValueError(f"Invalid formats: no column {sorted(unknown)}")
+    numeric = {
+        c
+        for c in frame.columns
+        if frame[c].map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)).all()
+    }
+    lines = ['<table class="clipcore-table tex2jax_process">']
+    if caption:
+        lines.append(f"<caption>{_inline(caption)}</caption>")
+    lines.append(
+        "<thead><tr>"
+        + "".join(
+            f"<th{_NUM if c in numeric else ''}>{_inline(headers.get(c, c))}</th>" for c in frame.columns
+        )
+        + "</tr></thead>"
+    )
+    lines.append("<tbody>")
+    for row in frame.itertuples(index=False, name=None):
+        cells = []
+        for c, v in zip(frame.columns, row):
+            text = str(v) if c in raw else _inline(format_cell(v, formats.get(c)))
+            cells.append(f"<td{_NUM if c in numeric else ''}>{text}</td>")
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines += ["</tbody>", "</table>"]
     return "\n".join(lines)

@@ -1,7 +1,6 @@
 """The book runner: page discovery, parameter resolution and its error messages."""
 
 import json
-import math
 import subprocess
 import sys
 
@@ -428,19 +427,118 @@ def test_status_file_is_strict_json_even_after_an_old_nan(tmp_path):
     assert [e["seconds"] for e in _strict_json(path)["pages"]] == [None, 1.5]
 
 
-def test_status_page_reads_failed_and_interrupted_entries(capsys):
-    import jupytext
+def test_status_rows_read_failed_and_interrupted_entries():
+    from clipcore.book.runner import page_rows
 
-    nb = jupytext.read(book.ROOT / "book" / "status.py")
-    (table,) = [c.source for c in nb.cells if c.cell_type == "code" and "rows =" in c.source]
     status = {
         "pages": [
             {"page": "a", "seconds": 2.0, "ok": True, "profile": "ci"},
             {"page": "b", "seconds": None, "ok": False, "profile": "ci"},
             {"page": "c", "seconds": None, "ok": False, "profile": "ci", "interrupted": True},
             {"page": "d", "seconds": float("nan"), "ok": False, "profile": "ci"},
+            {"page": "status", "seconds": 1.0, "ok": True, "profile": "ci"},
         ]
     }
-    exec(table, {"status": status, "math": math})
-    out = capsys.readouterr().out
-    assert "interrupted" in out and out.strip().endswith("2.0")
+    rows = page_rows(status)
+    assert [(r["page"], r["outcome"], r["seconds"]) for r in rows] == [
+        ("a", "ok", 2.0),
+        ("b", "failed", None),
+        ("c", "interrupted", None),
+        ("d", "failed", None),
+        ("total", "", 2.0),
+    ]
+
+
+# --- what the runner adds to an executed page -------------------------------------------------
+
+
+def _executed(page, injected: str):
+    """The notebook papermill would write for ``page``: its cells plus an injected cell."""
+    nb = book.read_page(page)
+    i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata["tags"])
+    cell = nbformat.v4.new_code_cell(injected)
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(i + 1, cell)
+    return nb
+
+
+def test_parameter_summary_names_the_profile_and_what_differs():
+    from clipcore.book.provenance import parameter_summary
+
+    page = _page("relaxed_smoothness")
+    values = _resolve("relaxed_smoothness")  # smoke: n_grid, n_poly, rtol differ from the page's defaults
+    text = parameter_summary(page, values)
+    assert text.startswith("profile smoke; ") and "n_grid = 2001" in text and "seed" not in text
+    assert parameter_summary(page, {"profile": "ci"}) == "profile ci; the page's defaults"
+    long = parameter_summary(page, {"profile": "ci", "degrees": list(range(3, 200))})
+    assert len(long) <= 150 and long.endswith("…")
+
+
+def test_annotate_adds_the_provenance_note_and_collapses_the_injected_cell():
+    from clipcore.book.provenance import PROVENANCE_CLASS, annotate, provenance_note
+
+    page = _page("clipped_vs_gd")
+    values = _resolve("clipped_vs_gd")
+    note = provenance_note(page, values, commit="abc1234+", started=0.0, seconds=12.34, device="cpu")
+    assert "- **commit** `abc1234+`" in note and "1970-01-01 00:00 UTC, in 12.3 s" in note
+    assert "{download}`clipped_vs_gd.py <clipped_vs_gd.py>`" in note
+    assert "<_data/clipped_vs_gd/clipped_vs_gd.ipynb>" in note and f":class: {PROVENANCE_CLASS}" in note
+    nb = _executed(page, 'profile = "smoke"')
+    annotate(nb, page, values, note)
+    title = nb.cells[0].source.split("\n")
+    assert title[0] == "# Clipped GD versus GD" and title[2] == ":::{margin} Provenance"
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata["tags"]]
+    assert "hide-cell" in injected.metadata["tags"]
+    assert injected.metadata["mystnb"]["code_prompt_show"].startswith("Parameters of this run: profile smoke")
+
+
+def test_a_finished_page_is_annotated_and_its_source_notebook_written(book_dir, monkeypatch):
+    seen_env = {}
+
+    def finished(input_path, output_path, **kw):
+        import os
+
+        seen_env.update({k: os.environ.get(k) for k in ("CLIPCORE_PAGE", "CLIPCORE_PAGE_DIR")})
+        nbformat.write(_executed(_page("status"), 'profile = "smoke"'), output_path)
+
+    monkeypatch.setattr(papermill, "execute_notebook", finished)
+    assert _run_main(book_dir, "status") == 0
+    assert seen_env == {"CLIPCORE_PAGE": "status", "CLIPCORE_PAGE_DIR": str(book_dir.resolve())}
+    done = nbformat.read(book_dir / "status.ipynb", as_version=4)
+    assert ":::{margin} Provenance" in done.cells[0].source
+    source = nbformat.read(book_dir / "_data" / "status" / "status.ipynb", as_version=4)
+    tagged = [c for c in source.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and not any(c.get("outputs") for c in source.cells if c.cell_type == "code")
+    assert source.metadata["kernelspec"]["name"] == "python3"
+    assert (book_dir / "_data" / ".gitignore").exists()
+    assert _strict_json(book_dir / "_status.json")["commit"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_parameter_says_what_it_means(page):
+    if page.name in PARAMETER_COMMENTS_PENDING:
+        pytest.skip(f"{page.name}: comments on its common parameters are pending")
+    bare = [name for name, p in book.declared_parameters(page).items() if not p.help.strip()]
+    assert not bare, f"{page.name}: parameters without a comment saying what they mean: {bare}"
+
+
+# Pages whose common parameters (profile, device, ...) do not yet carry a comment.
+PARAMETER_COMMENTS_PENDING = {"lstm_smoothness", "resnet_smoothness", "smoothed_clipping"}
+
+
+def test_repeated_scripts_are_dropped_from_every_page():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from clipcore.book.sphinx_fixes import dedupe_scripts
+
+    first = _JavaScript(None, body="const THEBE_JS_URL = 1")
+    context = {
+        "script_files": [
+            first,
+            _JavaScript("a.js"),
+            _JavaScript("", body="const THEBE_JS_URL = 1"),
+            _JavaScript("a.js"),
+        ]
+    }
+    dedupe_scripts(None, "p", "page.html", context, None)
+    assert context["script_files"] == [first, _JavaScript("a.js")]

@@ -66,3 +66,35 @@ def test_glue_claim_records_a_valid_claim_and_glues_its_status(monkeypatch):
 
     with pytest.raises(ValueError, match="Invalid status: 'maybe'"):
         pages.glue_claim("p_y", paper="qian2021", where="C1", statement="s", status="maybe")
+
+
+def test_show_table_displays_one_html_table(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    assert pages.show_table([{"a": 1.23456}], caption="c") is None
+    (obj,) = shown
+    assert "<table" in obj.data and "<caption>c</caption>" in obj.data and "1.23" in obj.data
+
+
+def test_show_figure_writes_the_csv_glues_figure_and_link(monkeypatch, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import pytest
+
+    glued = {}
+    monkeypatch.setattr(pages, "_glue", lambda key, value: glued.__setitem__(key, value))
+    monkeypatch.setenv(pages.PAGE_ENV, "mypage")
+    monkeypatch.setenv(pages.PAGE_DIR_ENV, str(tmp_path))
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    assert pages.show_figure("fig_a", fig, {"x": [1, 2], "y": [3, 4]}) is None
+    csv = tmp_path / "_data" / "mypage" / "fig_a.csv"
+    assert pd.read_csv(csv).to_dict("list") == {"x": [1, 2], "y": [3, 4]}
+    assert (tmp_path / "_data" / ".gitignore").read_text().strip().endswith("*")
+    assert glued["fig_a"] is fig and not plt.fignum_exists(fig.number), "the figure is glued, then closed"
+    assert glued["fig_a_csv"].data == "{download}`Data (CSV) <_data/mypage/fig_a.csv>`"
+    with pytest.raises(ValueError, match="no rows"):
+        pages.show_figure("empty", plt.figure(), {"x": []})

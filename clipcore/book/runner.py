@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..pages import PAGE_DIR_ENV, PAGE_ENV, files_folder
 from ..profiles import DEFAULT_PROFILE, PROFILES
 from .parameters import (
     check_params_file,
@@ -22,6 +23,7 @@ from .parameters import (
     resolve_parameters,
     select_pages,
 )
+from .provenance import annotate, device_label, git_commit, provenance_note, write_source_notebook
 from .scorecard import CLAIMS_FILE, SUMMARY_PAGES, gather_claims
 from .sources import KERNEL, ROOT, BookError, Page, load_params
 
@@ -30,22 +32,33 @@ def execute_page(page: Page, values: dict, *, cwd: Path = ROOT, output_dir: Path
     """Execute one page; the notebook lands atomically in ``output_dir`` (default: beside the
     source, where the book reads it). Returns seconds.
 
+    The page runs with ``CLIPCORE_PAGE`` / ``CLIPCORE_PAGE_DIR`` set (:mod:`clipcore.pages`
+    writes its figure data to ``<output dir>/_data/<page>/``). A finished notebook gets its
+    provenance note and a collapsed injected-parameters cell
+    (:func:`~clipcore.book.provenance.annotate`), and the clean source notebook is written
+    beside the figure data.
+
     The executed notebook replaces the previous one only when the page finished, or failed in
     a cell (``PapermillExecutionError``, re-raised: that notebook shows the error). On any
     other exception (``KeyboardInterrupt`` included) the previous notebook stays, the partial
     one is deleted and the exception propagates."""
     output = Path(output_dir) / f"{page.name}.ipynb" if output_dir else page.output
     import jupytext
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     nb = read_page(page)
+    started = time.time()
     start = time.perf_counter()
     fd, tmp_in = tempfile.mkstemp(suffix=".ipynb", dir=page.source.parent, prefix=f".{page.name}.in.")
     os.close(fd)
     tmp_out = output.with_name(f".{page.name}.out.ipynb")
+    env = {PAGE_ENV: page.name, PAGE_DIR_ENV: str(output.parent.resolve())}
+    saved = {k: os.environ.get(k) for k in env}
     try:
         jupytext.write(nb, tmp_in, fmt="ipynb")
+        os.environ.update(env)  # the kernel inherits them
         try:
             papermill.execute_notebook(
                 tmp_in,
@@ -63,10 +76,28 @@ def execute_page(page: Page, values: dict, *, cwd: Path = ROOT, output_dir: Path
         except BaseException:
             tmp_out.unlink(missing_ok=True)  # partial: the previous notebook stays
             raise
+        seconds = time.perf_counter() - start
+        done = nbformat.read(tmp_out, as_version=4)
+        note = provenance_note(
+            page,
+            values,
+            commit=git_commit(cwd),
+            started=started,
+            seconds=seconds,
+            device=device_label(values.get("device", "auto")),
+        )
+        annotate(done, page, values, note)
+        nbformat.write(done, tmp_out)
+        write_source_notebook(page, files_folder(output.parent, page.name))
         os.replace(tmp_out, output)
     finally:
         os.unlink(tmp_in)
-    return time.perf_counter() - start
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return seconds
 
 
 def _finite(obj):
@@ -92,6 +123,7 @@ def write_status(entries: list[dict], profile: str, path: Path) -> None:
             versions[pkg] = None
     status = {
         "profile": profile,
+        "commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
@@ -109,6 +141,29 @@ def write_status(entries: list[dict], profile: str, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(_finite(status), indent=2, allow_nan=False))
     os.replace(tmp, path)
+
+
+def page_rows(status: dict) -> list[dict]:
+    """The status record's pages (the status page itself left out) as table rows: page,
+    profile, seconds (None for a failed or interrupted page, or an old NaN), and the outcome
+    (``ok``, ``failed``, ``interrupted``); then a row of the total time of the pages that
+    finished."""
+
+    def seconds(e):
+        s = e.get("seconds")
+        return float(s) if isinstance(s, (int, float)) and math.isfinite(s) else None
+
+    rows = []
+    for e in status.get("pages", []):
+        if e.get("page") == "status":
+            continue
+        outcome = "interrupted" if e.get("interrupted") else "ok" if e.get("ok") else "failed"
+        rows.append(
+            dict(page=e.get("page", "?"), profile=e.get("profile", "?"), seconds=seconds(e), outcome=outcome)
+        )
+    total = sum(r["seconds"] or 0.0 for r in rows if r["outcome"] == "ok")
+    rows.append(dict(page="total", profile="", seconds=total, outcome=""))
+    return rows
 
 
 def _entry(page: Page, profile: str, seconds, ok: bool, **extra) -> dict:

@@ -14,7 +14,15 @@ from pathlib import Path
 from .. import claims as C
 from .sources import BookError, Page
 
-__all__ = ["SUMMARY_PAGES", "NO_CLAIM_PAGES", "CLAIMS_FILE", "page_claims", "gather_claims"]
+__all__ = [
+    "SUMMARY_PAGES",
+    "NO_CLAIM_PAGES",
+    "CLAIMS_FILE",
+    "page_claims",
+    "gather_claims",
+    "page_titles",
+    "chapter_summary_html",
+]
 
 # Pages that read the gathered claims: executed last.
 SUMMARY_PAGES = ("scorecard",)
@@ -58,3 +66,51 @@ def gather_claims(pages: list[Page], notebook_dir: Path | None, executed: set[st
     tmp.write_text(json.dumps(claims, indent=1, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return claims
+
+
+def page_titles(pages: list[Page]) -> dict[str, str]:
+    """``{page: title}``: the first level-1 heading of each page's source."""
+    titles = {}
+    for page in pages:
+        for line in page.source.read_text().splitlines():
+            text = line.removeprefix("# ").strip() if page.source.suffix == ".py" else line
+            if text.startswith("# "):
+                titles[page.name] = text[2:].strip()
+                break
+    return titles
+
+
+def chapter_summary_html(claims: list[dict], titles: dict[str, str]) -> str:
+    """What reproduced, chapter by chapter: an HTML table with one row per page that records
+    findings -- its title linked, and how many of its findings hold, fail, are inconclusive or
+    not testable -- then a row of totals. Identity checks are counted apart."""
+    import html
+
+    order = list(dict.fromkeys(c["page"] for c in claims))
+    head = ["chapter", *C.STATUSES, "identity checks"]
+    rows = []
+    totals = {k: 0 for k in head[1:]}
+    for page in order:
+        mine = [c for c in claims if c["page"] == page]
+        counts = {s: sum(c["kind"] != "identity" and c["status"] == s for c in mine) for s in C.STATUSES}
+        counts["identity checks"] = sum(c["kind"] == "identity" for c in mine)
+        for k, v in counts.items():
+            totals[k] += v
+        link = f'<a href="{html.escape(page)}.html">{html.escape(titles.get(page, page))}</a>'
+        rows.append([link, *(counts[k] for k in head[1:])])
+    rows.append(["<strong>all chapters</strong>", *(totals[k] for k in head[1:])])
+
+    def cell(v, k):
+        if isinstance(v, str):
+            return f"<td>{v}</td>"
+        cls = f' class="num status-{k}"' if v and k in C.STATUSES else ' class="num"'
+        return f"<td{cls}>{v if v else '–'}</td>"
+
+    num = ' class="num"'
+    return (
+        '<table class="clipcore-table chapter-summary">\n<thead><tr>'
+        + "".join(f"<th{'' if h == 'chapter' else num}>{h}</th>" for h in head)
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join("<tr>" + "".join(cell(v, k) for v, k in zip(r, head)) + "</tr>" for r in rows)
+        + "\n</tbody>\n</table>"
+    )

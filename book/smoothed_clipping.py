@@ -67,16 +67,16 @@
 # fixed step $1/(2(ML_1 + L_0))$.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of the grids below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # unused: the page is deterministic (seeded for uniformity)
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0]  # > 0: initial gradient norms M
 eps = 0.01  # > 0: target function gap f(x) - f*
 n_starts = 8  # > 0: starts spread over the sublevel set: x0 * k / n_starts for k from 1 to n_starts
 max_steps = 1000000  # > 0: a run not done by then counts as not converged
-L1 = 1.0  # > 0
+L1 = 1.0  # > 0: the L1 of every test function (the L0 of x^4 is 16 / L1^2)
 n_grid = 20001  # > 1: points of the step-size grid and of the certification grids
 
 # %%

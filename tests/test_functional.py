@@ -98,7 +98,7 @@ def test_clipped_sgd_matches_reference(seed):
     for k in range(40):
         grads = _grads_like(params, 7 * k + seed, scale=3.0)
         for p, g in zip(params, grads):
-            p.grad = g
+            p.grad = g.clone()  # the step scales .grad in place, as clip_grad_norm_ does
         opt.step()
         ref, bufs, norm = R.clipped_sgd_step(
             ref, [g.numpy() for g in grads], bufs, lr=0.1, max_norm=0.7, momentum=0.8, weight_decay=1e-3
@@ -116,7 +116,7 @@ def test_normalized_sgd_matches_reference(seed):
     for k in range(30):
         grads = _grads_like(params, 3 * k + seed)
         for p, g in zip(params, grads):
-            p.grad = g
+            p.grad = g.clone()  # the step scales .grad in place, as clip_grad_norm_ does
         opt.step()
         ref, norm = R.normalized_sgd_step(ref, [g.numpy() for g in grads], lr=0.3, beta=0.1)
     for p, r in zip(params, ref):
@@ -177,11 +177,14 @@ def test_error_message_names_value():
         ClippedSGD([torch.nn.Parameter(torch.zeros(2))], lr=-0.5)
 
 
-def test_nonfinite_raises_by_default():
+def test_nonfinite_raise_mode_raises_and_default_skips():
     p = torch.nn.Parameter(torch.ones(3))
     p.grad = torch.tensor([1.0, float("inf"), 0.0])
     with pytest.raises(FloatingPointError, match="non-finite"):
-        ClippedSGD([p], lr=0.1, max_norm=1.0).step()
+        ClippedSGD([p], lr=0.1, max_norm=1.0, nonfinite="raise").step()
+    opt = ClippedSGD([p], lr=0.1, max_norm=1.0)
+    opt.step()
+    assert int(opt.skipped_steps) == 1 and torch.equal(p.detach(), torch.ones(3))
 
 
 @pytest.mark.parametrize(
@@ -255,7 +258,7 @@ def test_mixed_clipping_matches_reference(seed, nu):
     for k in range(30):
         grads = _grads_like(params, 11 * k + seed, scale=float(np.exp(2 * np.cos(k))))
         for p, g in zip(params, grads):
-            p.grad = g
+            p.grad = g.clone()  # the step scales .grad in place, as clip_grad_norm_ does
         opt.step()
         ref, avgs, _ = R.mixed_clipped_sgd_step(
             ref, [g.numpy() for g in grads], avgs, lr=0.2, max_norm=0.3, beta=0.9, nu=nu

@@ -74,10 +74,16 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 ESTIMATORS = ("faithful", "fixed", "hessian")
+# The training loop's dense probe: ``fixed`` on each step's own batch, reusing the step's
+# gradient (clipcore.training.loop); a row label of the probes table, not an estimator here.
+STEP_PROBE = "step"
+PROBES = (STEP_PROBE, *ESTIMATORS)
 HESSIAN_TOL = 1e-3  # hessian: relative Lanczos residual bound at which the estimate is converged
 
 __all__ = [
     "ESTIMATORS",
+    "STEP_PROBE",
+    "PROBES",
     "HESSIAN_TOL",
     "ProbeData",
     "SmoothnessEstimate",

@@ -41,7 +41,7 @@ import torch
 
 from .envelope import fit_envelope
 from .plots import format_table
-from .smoothness import ESTIMATORS, HESSIAN_TOL
+from .smoothness import HESSIAN_TOL, PROBES, STEP_PROBE
 from .stats import claim_verdicts, trajectory_correlation
 from .training import Run, RunStore, TrainConfig, experiment_configs, train
 from .training.tasks import build_model
@@ -141,8 +141,8 @@ def probe_points(run: Run, estimator: str) -> dict:
     where both values are finite and positive (what a log-log plot can show) and, where the
     run records it, whose eigenvalue iteration converged (a ``hessian`` value that did not is
     only a lower bound of the norm: :func:`hessian_convergence` counts them)."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"Invalid estimator: {estimator!r} (choose from {', '.join(ESTIMATORS)})")
+    if estimator not in PROBES:
+        raise ValueError(f"Invalid estimator: {estimator!r} (choose from {', '.join(PROBES)})")
     tab = run.table("probes")
     sel = tab["estimator"] == estimator
     g, L, step = tab["grad_norm"][sel], tab["smoothness"][sel], tab["step"][sel]
@@ -234,8 +234,9 @@ class SmoothnessStudy:
 
     - ``runs``: ``{name: StoredRun}`` in panel order (a), (b), (c);
     - ``panel``: ``{name: "(a) lr 30, clipped at 0.25"}``, the row labels of the figures;
-    - ``points[run][estimator]``: the probe points (:func:`probe_points`) of every estimator
-      of :data:`clipcore.smoothness.ESTIMATORS`;
+    - ``points[run][estimator]``: the probe points (:func:`probe_points`) of every probe of
+      :data:`clipcore.smoothness.PROBES` the runs recorded: the dense ``step`` probe (the
+      corrected estimator on each step's own batch) and the sparse pinned-data estimators;
     - ``table``: :func:`correlation_table` of ``points`` (Spearman's :math:`\rho` raw and
       detrended, their block-bootstrap intervals and the envelope :math:`(L_0, L_1)` per run
       and estimator);
@@ -269,7 +270,12 @@ class SmoothnessStudy:
         their order gives the panels (a), (b), (c)."""
         weak = _check_claim_runs(list(runs), strong, weak)
         panel = {name: f"({chr(ord('a') + i)}) {r.label}" for i, (name, r) in enumerate(runs.items())}
-        points = {name: {est: probe_points(r.run, est) for est in ESTIMATORS} for name, r in runs.items()}
+        recorded = set()
+        for r in runs.values():
+            tab = r.run.table("probes") if "probes" in r.run.tables else {"estimator": np.array([])}
+            recorded |= set(tab["estimator"].tolist())
+        probes = [e for e in PROBES if e in recorded]
+        points = {name: {est: probe_points(r.run, est) for est in probes} for name, r in runs.items()}
         corr = correlations(points, n_boot=n_boot, level=level, seed=seed)
         table = correlation_table(points, corr)
         verdicts = claim_verdicts(
@@ -293,9 +299,19 @@ class SmoothnessStudy:
         return int(self.runs[self.strong].run.table("metrics")["step"].max())
 
     @property
+    def probes(self) -> list[str]:
+        """The probes the runs recorded, in :data:`clipcore.smoothness.PROBES` order."""
+        return list(next(iter(self.points.values())))
+
+    def n_points(self, estimator: str | None = None) -> int:
+        """The fewest probe points of any run, for ``estimator`` (default: of any estimator)."""
+        ests = self.probes if estimator is None else [estimator]
+        return min(self.points[r][e]["step"].size for r in self.points for e in ests)
+
+    @property
     def n_probes(self) -> int:
         """The fewest probe points of any run and estimator."""
-        return min(p["step"].size for per in self.points.values() for p in per.values())
+        return self.n_points()
 
     @property
     def hessian_converged(self) -> dict:
@@ -339,27 +355,33 @@ class SmoothnessStudy:
         )
 
     def summary(self, why_weaker: str) -> str:
-        """A sentence on what the three estimators say about the claim; ``why_weaker`` ends
-        the one for "the authors' (``faithful``) estimator reproduces it, a corrected one
-        does not"."""
+        """Sentences on what the estimators say about the claim: first the dense ``step``
+        probe (when recorded), then the pinned-data estimators; ``why_weaker`` ends the one for
+        "the authors' (``faithful``) estimator reproduces it, a corrected one does not"."""
         missing = [e for e in ("faithful", "fixed", "hessian") if e not in self.verdicts]
         if missing:
             raise ValueError(f"Invalid verdicts: no verdict for {missing}")
         st = {est: v["status"] for est, v in self.verdicts.items()}
+        lead = ""
+        if STEP_PROBE in st:
+            lead = (
+                f"On the dense `step` probe ({self.n_points(STEP_PROBE)} or more points per run) the claim "
+                f"**{st[STEP_PROBE]}**. "
+            )
 
         def names(which):
             return " and ".join(f"`{e}`" for e in ("faithful", "fixed", "hessian") if st[e] == which)
 
         if st["faithful"] == "holds" and not (st["fixed"] == st["hessian"] == "holds"):
             other = [e for e in ("fixed", "hessian") if st[e] != "holds"]
-            return (
+            return lead + (
                 f"The authors' estimator reproduces the claim, but {' and '.join(f'`{e}`' for e in other)} "
                 f"does not ({', '.join(st[e] for e in other)}): {why_weaker}"
             )
-        if all(v == "holds" for v in st.values()):
-            return "All three estimators reproduce the claim: the corrected ones do not weaken it here."
+        if all(st[e] == "holds" for e in ("faithful", "fixed", "hessian")):
+            return lead + "All three pinned-data estimators reproduce the claim too."
         parts = [f"{w} for {names(w)}" for w in ("holds", "fails", "inconclusive") if names(w)]
-        return "By the criterion above, the claim " + "; ".join(parts) + "."
+        return lead + "On the pinned data the claim " + "; ".join(parts) + "."
 
     def ratios(
         self, runs: Sequence[str] | None = None, num: str = "faithful", den: str = "fixed"

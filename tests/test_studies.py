@@ -154,7 +154,7 @@ def test_smoothness_study_of_stored_runs(tmp_path):
         "fixed: holds (rho(a) in [1.000, 1.000], gap in [2.000, 2.000]); detrended inconclusive"
     )
     assert s.summary("WHY") == (
-        "By the criterion above, the claim holds for `fixed`; fails for `hessian`; inconclusive for `faithful`."
+        "On the pinned data the claim holds for `fixed`; fails for `hessian`; inconclusive for `faithful`."
     )
 
 
@@ -201,11 +201,11 @@ def test_smoothness_study_checks_run_names_before_training(tmp_path):
         ),
         (
             ("holds",) * 3,
-            "All three estimators reproduce the claim: the corrected ones do not weaken it here.",
+            "All three pinned-data estimators reproduce the claim too.",
         ),
         (
             ("fails", "holds", "inconclusive"),
-            "By the criterion above, the claim holds for `fixed`; fails for `faithful`; inconclusive for `hessian`.",
+            "On the pinned data the claim holds for `fixed`; fails for `faithful`; inconclusive for `hessian`.",
         ),
     ],
 )
@@ -216,6 +216,16 @@ def test_study_summary_follows_the_verdicts(statuses, text):
     partial = {e: verdicts[e] for e in ("faithful", "fixed")}
     with pytest.raises(ValueError, match="hessian"):
         E.SmoothnessStudy("a", ("b",), {}, {}, {}, [], partial).summary("W")
+
+
+def test_study_summary_leads_with_the_step_probe():
+    verdicts = {e: {"status": "inconclusive"} for e in ("faithful", "fixed", "hessian")}
+    verdicts["step"] = {"status": "holds"}
+    pts = {r: {"step": {"step": np.arange(n)}} for r, n in (("a", 300), ("b", 280))}
+    s = E.SmoothnessStudy("a", ("b",), {}, {}, pts, [], verdicts)
+    assert s.summary("W").startswith(
+        "On the dense `step` probe (280 or more points per run) the claim **holds**. "
+    )
 
 
 # ------------------------------------------------------------------------ curves and stored runs

@@ -108,7 +108,15 @@ class TrainConfig:
     n_test: int | None = _f(None, "images: evaluate on the first n_test test images (null: all)", "pos_int?")
     augment: bool = _f(True, "images: random crop (pad 4) + horizontal flip", "bool")
     # smoothness probes
-    probe_every: int | None = _f(None, "probe the smoothness every k steps (null: never)", "pos_int?")
+    probe_every: int | None = _f(
+        None, "probe the smoothness on the pinned probe data every k steps (null: never)", "pos_int?"
+    )
+    step_probe_every: int | None = _f(
+        None,
+        "probe with the fixed estimator on the step's own batch, reusing its gradient, every k steps "
+        "(null: never)",
+        "pos_int?",
+    )
     estimators: tuple[str, ...] = _f(
         ESTIMATORS, "estimators to probe with: " + ", ".join(ESTIMATORS), "estimators"
     )

@@ -141,6 +141,15 @@ class ImageTask:
 
         return {name: ProbeData.pinned(chunks, loss, weights) for name in cfg.estimators}
 
+    def step_probe_data(self, batch: Batch) -> ProbeData:
+        """The objective of the step just taken on ``batch`` (train-mode BatchNorm: the batch's
+        own statistics, as in the step; the probe updates copies of the running statistics)."""
+        return ProbeData.pinned(
+            [(batch.x, batch.y)],
+            lambda model, c: F.cross_entropy(model(c[0]), c[1]),
+            lambda c: float(c[1].numel()),
+        )
+
     def probe_chunk(self, batch: Batch):
         """A training batch (augmented, normalised) as a probe chunk."""
         return (batch.x, batch.y)

@@ -6,11 +6,23 @@ Every step logs the pre-clip gradient norm :math:`\|g_t\|` (the x-axis of Zhang 
 2020, Figs. 1-3), whether it was clipped (:math:`\|g_t\| > \gamma`), the learning rate and the
 step length :math:`\|x_{t+1} - x_t\|`, which is :math:`\eta \min\{1, \gamma/\|g_t\|\}\|g_t\|`
 for clipped SGD without momentum or weight decay (``eps`` as in ``clip_grad_norm_``), and the
-measured parameter displacement otherwise. At steps :math:`1, 1 + k, 1 + 2k, \dots` (``k =
-probe_every``) each smoothness estimator of :mod:`clipcore.smoothness` is evaluated on the
-segment :math:`x_t \to x_{t+1}` of that step (the paper's estimator, Sec. 3); the rows (step,
-estimator, grad_norm, smoothness, the step's own ``train_grad_norm`` and ``step_norm``,
-``probe_loss``) go to the ``probes`` table. Probes run in full precision, outside autocast.
+measured parameter displacement otherwise.
+
+**Probes.** Two kinds, both on the segment :math:`x_t \to x_{t+1}` of one step (the paper's
+estimator, Sec. 3), both rows of the ``probes`` table (step, estimator, grad_norm, smoothness,
+the step's own ``train_grad_norm`` and ``step_norm``, ``probe_loss``):
+
+- *pinned* probes, at steps :math:`1, 1 + k, 1 + 2k, \dots` (``k = probe_every``): each
+  estimator of ``estimators`` (:mod:`clipcore.smoothness`) on the task's pinned probe data,
+  the same data at every probe;
+- *step* probes (estimator ``"step"``), at steps :math:`1, 1 + j, \dots` (``j =
+  step_probe_every``): the ``fixed`` estimator on the step's own batch and objective
+  (``task.step_probe_data``), reusing the gradient the step computed at :math:`x_t`, so one
+  probe costs one more gradient evaluation (at the midpoint) -- cheap enough to probe every
+  step, as the authors did. Its data changes from step to step with the batch.
+
+Probes run in full precision, outside autocast (with float16/bfloat16 autocast the step's
+gradient is not the full-precision one, so a step probe then evaluates :math:`x_t` itself).
 
 **Device and sync.** The device is chosen once, by :func:`clipcore.runtime.resolve_device`.
 On the CPU every step's metrics are read with ``.item()`` right away; on CUDA they stay on
@@ -45,12 +57,12 @@ from ..functional import global_norm
 from ..models import count_parameters
 from ..optim import ClippedSGD, NormalizedSGD
 from ..runtime import resolve_device, seed_everything
-from ..smoothness import estimate
+from ..smoothness import STEP_PROBE, estimate
 from .config import TrainConfig
 from .schedule import PlateauHalver
 from .tasks import Batch, make_task
 
-__all__ = ["train", "make_optimizer", "CUDA_FLUSH_EVERY"]
+__all__ = ["train", "make_optimizer", "CUDA_FLUSH_EVERY", "STEP_PROBE"]
 
 # CUDA: per-step metrics stay on the device and are copied to the host every this many steps.
 CUDA_FLUSH_EVERY = 50
@@ -70,12 +82,15 @@ def make_optimizer(cfg: TrainConfig, params, nonfinite: str = "raise"):
     )
 
 
-def _train_step(task, optimizer, batch: Batch, lr: float, amp: "_Amp", snapshot: bool) -> dict:
+def _train_step(
+    task, optimizer, batch: Batch, lr: float, amp: "_Amp", snapshot: bool, keep_grad: bool = False
+) -> dict:
     """One optimiser step at learning rate ``lr``; returns device tensors (no host sync).
 
     Keys: ``objective``, ``loss`` (cross-entropy), ``n`` (targets), ``penalty`` (LSTM),
     ``grad_norm`` (pre-clip, of the unscaled gradient), ``coef`` (clip coefficient) and
-    ``before`` (the parameters before the step, when ``snapshot``).
+    ``before`` (the parameters before the step, when ``snapshot``), ``grad`` (a copy of the
+    full-precision gradient at ``before``, when ``keep_grad`` and without autocast).
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -83,8 +98,8 @@ def _train_step(task, optimizer, batch: Batch, lr: float, amp: "_Amp", snapshot:
     with amp.autocast():
         objective, ce, n, pen = task.loss(batch)
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    before = [p.detach().clone() for p in params] if snapshot else None
-    coef = None
+    before = [p.detach().clone() for p in params] if snapshot or keep_grad else None
+    coef, grad = None, None
     if amp.scaler is not None:
         # float16: clip and measure the UNSCALED gradient; the scaler skips inf/nan steps.
         amp.scaler.scale(objective).backward()
@@ -94,6 +109,9 @@ def _train_step(task, optimizer, batch: Batch, lr: float, amp: "_Amp", snapshot:
         amp.scaler.update()
     else:
         objective.backward()
+        if keep_grad and not amp.enabled:
+            # Copied before step(): an optimiser may rescale .grad in place.
+            grad = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params]
         optimizer.step()
         norm = optimizer.last_grad_norm
         coef = getattr(optimizer, "last_clip_coef", None)
@@ -105,6 +123,7 @@ def _train_step(task, optimizer, batch: Batch, lr: float, amp: "_Amp", snapshot:
         "grad_norm": norm.detach(),
         "coef": coef,
         "before": before,
+        "grad": grad,
     }
 
 
@@ -212,6 +231,33 @@ def _probe_rows(task, cfg: TrainConfig, probe_data, before, step: int, epoch: in
     return rows
 
 
+def _step_probe_row(
+    task, cfg: TrainConfig, batch: Batch, res: dict, step: int, epoch: int, train_norm: float
+):
+    """The ``step`` probe: ``fixed`` on the step's own batch, reusing its gradient at x_t."""
+    model = task.model
+    after = [p.detach() for p in model.parameters()]
+    est = estimate(
+        "fixed",
+        model,
+        res["before"],
+        after,
+        task.step_probe_data(batch),
+        points=cfg.probe_points,
+        grad_before=res["grad"],
+    )
+    return dict(
+        step=step,
+        epoch=epoch,
+        estimator=STEP_PROBE,
+        grad_norm=est.grad_norm,
+        smoothness=est.smoothness,
+        train_grad_norm=train_norm,
+        step_norm=est.extra["step_norm"],
+        probe_loss=float(est.extra.get("loss", math.nan)),
+    )
+
+
 # --------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------
@@ -277,6 +323,8 @@ def train(config: TrainConfig | dict, store, force: bool = False, progress: bool
 def _train_run(cfg: TrainConfig, task, identity: dict, store, writer, device, amp: "_Amp", progress: bool):
     writer.meta["dataset"] = task.dataset_name
     writer.meta["n_parameters"] = count_parameters(task.model)
+    if device.type == "cuda":  # provenance of recordings: which GPU
+        writer.meta["device_name"] = torch.cuda.get_device_name(device)
     model = task.model
     model.train()
     params = list(model.parameters())
@@ -370,7 +418,10 @@ def _train_run(cfg: TrainConfig, task, identity: dict, store, writer, device, am
             step += 1
             lr = schedule.lr * batch.lr_scale
             probing = bool(cfg.probe_every) and (step - 1) % cfg.probe_every == 0
-            res = _train_step(task, optimizer, batch, lr, amp, snapshot=probing or not exact_formula)
+            step_probing = bool(cfg.step_probe_every) and (step - 1) % cfg.step_probe_every == 0
+            res = _train_step(
+                task, optimizer, batch, lr, amp, snapshot=probing or not exact_formula, keep_grad=step_probing
+            )
             row = dict(
                 step=step,
                 epoch=epoch,
@@ -386,8 +437,12 @@ def _train_run(cfg: TrainConfig, task, identity: dict, store, writer, device, am
             acc["sum"] += res["loss"] * res["n"] if on_cuda else float(res["loss"]) * res["n"]
             acc["n"] += res["n"]
             buffer.add(row)
-            if probing:
+            if probing or step_probing:
                 buffer.flush()
+            if step_probing:
+                srow = _step_probe_row(task, cfg, batch, res, step, epoch, buffer.last["grad_norm"])
+                writer.log_table("probes", **srow)
+            if probing:
                 for prow in _probe_rows(
                     task, cfg, probe_data, res["before"], step, epoch, buffer.last["grad_norm"]
                 ):

@@ -105,7 +105,9 @@ class LSTMTask:
 
     def loss(self, batch: Batch):
         """(objective, cross-entropy, number of targets, AR + TAR) for one training chunk."""
-        logits, hidden, out, raw = self.model(batch.x, M.detach_hidden(self.hidden), return_raw=True)
+        # The state the step starts from, kept for step_probe_data (detached: no copy).
+        self.hidden_in = M.detach_hidden(self.hidden)
+        logits, hidden, out, raw = self.model(batch.x, self.hidden_in, return_raw=True)
         # Stored detached: the next chunk starts a new graph (AWD-LSTM repackage_hidden).
         self.hidden = M.detach_hidden(hidden)
         ce = F.cross_entropy(logits.float(), batch.y)
@@ -172,6 +174,12 @@ class LSTMTask:
                 out[name] = ProbeData.pinned(pinned, loss, weights)
         return out
 
+    def step_probe_data(self, batch: Batch) -> ProbeData:
+        """The objective of the step just taken on ``batch``: the chunk from the hidden state
+        that step started from (no dropout in these runs, so the function is deterministic)."""
+        chunk = Chunk(False, batch.x, batch.y, self.hidden_in)
+        return ProbeData.pinned([chunk], _LSTMProbeLoss(self.cfg), lambda c: float(c.y.numel()))
+
     def probe_chunk(self, batch: Batch) -> Chunk:
         """A training batch as a probe chunk (from a zero hidden state: equal to the step's
         objective only for a batch that starts an epoch)."""
@@ -202,13 +210,15 @@ def _lstm_penalty(out: Tensor, raw: Tensor, cfg) -> Tensor:
 
 class _LSTMProbeLoss:
     """Training objective on one probe chunk; the hidden state is carried between chunks
-    (detached) and reset to zero at a chunk marked ``first``."""
+    (detached) and reset to zero at a chunk marked ``first``, or set to a chunk's own ``hidden``."""
 
     def __init__(self, cfg):
         self.cfg, self.hidden = cfg, None
 
     def __call__(self, model, chunk: Chunk) -> Tensor:
-        if chunk.first or self.hidden is None:
+        if chunk.hidden is not None:
+            self.hidden = chunk.hidden
+        elif chunk.first or self.hidden is None:
             self.hidden = model.init_hidden(chunk.x.size(1))
         logits, hidden, out, raw = model(chunk.x, self.hidden, return_raw=True)
         self.hidden = M.detach_hidden(hidden)

@@ -32,12 +32,17 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# Scale of each experiment per profile. `paper` is the authors' setting (their released AWD-LSTM
-# fork reduced for the smoothness runs; ResNet-20, batch 128, 200 epochs), probing every 100 steps. `ci` (real
-# PTB and images, ~150 steps per run, 20-22 probes of every estimator) was sized by
-# measurement: each run takes 52-59 s on 2 idle CPU cores (the Hessian is about half of it),
-# so all six runs fit in about 6 minutes. `smoke` takes a few seconds per run. The ResNet runs of
-# `ci` probe one batch, so there `faithful` (no random lengths, one chunk) equals `fixed`.
+# Scale of each experiment per profile. Two kinds of probes (clipcore.training.loop): the cheap
+# `step` probe (the corrected estimator on the step's own batch, reusing its gradient: one more
+# gradient evaluation) densely, and the pinned-data `faithful`, `fixed` and `hessian` probes
+# sparsely (a converged Lanczos estimate costs 7-15 Hessian-vector products, each several steps).
+# `paper` is the authors' setting (their released AWD-LSTM fork reduced for the smoothness runs;
+# ResNet-20, batch 128, 200 epochs), step probes every step (LSTM; every 5th for the 78,000 ResNet
+# steps), pinned probes every 100 steps. `ci` (real PTB and images) covers each run from
+# initialisation on, where the gradient norm moves most, with a step probe at every one of its
+# ~280 steps and 6 pinned probes; the LSTM's gradient norm falls from ~3.5 to ~0.1 in its first
+# 40 steps. `smoke` takes a few seconds per run. The ResNet runs of `ci` probe one batch, so
+# there `faithful` (no random lengths, one chunk) equals `fixed`.
 SCALES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "lstm_ptb": dict(
@@ -55,6 +60,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             beta_tar=1.0,
             seed=1111,
             probe_every=4,
+            step_probe_every=1,
             probe_fraction=0.1,
             probe_chunks=1,
             power_iters=2,
@@ -71,6 +77,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             augment=True,
             seed=0,
             probe_every=2,
+            step_probe_every=1,
             probe_fraction=0.1,
             probe_chunks=1,
             power_iters=2,
@@ -86,15 +93,16 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             eval_batch_size=32,
             train_fraction=0.02,
             eval_fraction=0.1,
-            epochs=5,
+            epochs=8,
             lr_halve_patience=2,
             alpha=2.0,
             beta_tar=1.0,
             seed=1111,
-            probe_every=8,
+            probe_every=50,
+            step_probe_every=1,
             probe_fraction=0.1,
             probe_chunks=1,
-            power_iters=3,
+            power_iters=16,
         ),
         "resnet_images": dict(
             dataset="auto",
@@ -102,15 +110,16 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             width=16,
             n_train=1792,
             n_test=1000,
-            batch_size=64,
+            batch_size=32,
             eval_batch_size=500,
             epochs=5,
             augment=True,
             seed=0,
-            probe_every=7,
+            probe_every=50,
+            step_probe_every=1,
             probe_fraction=0.1,
             probe_chunks=1,
-            power_iters=3,
+            power_iters=16,
         ),
     },
     "paper": {
@@ -128,14 +137,17 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             alpha=2.0,
             beta_tar=1.0,
             seed=1111,
-            # Probes on the first 2 chunks (35,840 tokens, 3.9% of train; the authors used 10%)
-            # every 100 steps: cuDNN has no double backward, so a Hessian-vector product runs
-            # on the native LSTM kernels at ~16 steps per chunk (H100, benchmarks/); this keeps
-            # the probes at ~2 s each; a run took 432-449 s on one H100.
+            # Pinned probes on the first 2 chunks (35,840 tokens, 3.9% of train; the authors used
+            # 10%) every 100 steps: cuDNN has no double backward, so a Hessian-vector product runs
+            # on the native LSTM kernels at ~16 steps per chunk (H100, benchmarks/). With 5
+            # products a run took 432-449 s on one H100 (before step probes); up to 20 products,
+            # so that the Lanczos estimate converges, and a step probe at every step roughly
+            # double that.
             probe_every=100,
+            step_probe_every=1,
             probe_fraction=0.1,
             probe_chunks=2,
-            power_iters=5,
+            power_iters=20,
         ),
         "resnet_images": dict(
             dataset="auto",
@@ -149,9 +161,10 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             augment=True,
             seed=0,
             probe_every=100,
+            step_probe_every=5,
             probe_fraction=0.1,
             probe_chunks=4,
-            power_iters=10,
+            power_iters=20,
         ),
     },
 }

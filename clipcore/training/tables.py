@@ -9,6 +9,7 @@ column as float64 when every non-empty cell is a number (empty = nan), else as s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -127,9 +128,10 @@ class Table:
         self.unflushed = 0
 
 
-def read_table(path: Path) -> dict[str, np.ndarray]:
-    """CSV -> columns: float64 where every non-empty cell parses (empty = nan), else str."""
-    with open(path, newline="") as f:
+def read_table(path) -> dict[str, np.ndarray]:
+    """CSV (a path, or an open text file) -> columns: float64 where every non-empty cell
+    parses (empty = nan), else str."""
+    with contextlib.nullcontext(path) if hasattr(path, "read") else open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None) or []
         recs = list(reader)

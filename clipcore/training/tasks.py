@@ -11,8 +11,10 @@ model and batch order and answers the loop's questions:
   the plateau-halving patience of the learning rate (or None);
 - ``epoch_extras(train_loss)`` and ``step_extras(batch, result)``: the task's own columns of
   the ``eval`` and ``metrics`` tables;
-- ``probe_data()`` -> ``{estimator: ProbeData}``; ``state_dict()`` / ``load_state_dict()``
-  for checkpoints.
+- ``probe_data()`` -> ``{estimator: ProbeData}``: the pinned probe data; ``step_probe_data(batch)``
+  -> ``ProbeData``: the objective of the step just taken on ``batch``, exactly (the LSTM's carried
+  hidden state included), so the gradient that step computed is its gradient at :math:`x_t`;
+- ``state_dict()`` / ``load_state_dict()`` for checkpoints.
 
 Module-level functions answer the same questions for a finished run without training:
 :func:`build_model` (the run's initial model), :func:`example_loss` (the training objective
@@ -53,6 +55,7 @@ class Chunk(NamedTuple):
     first: bool  # a probe chunk that starts from a zero hidden state
     x: Tensor
     y: Tensor
+    hidden: tuple | None = None  # or from this (detached) hidden state: a training step's own
 
 
 @dataclass(frozen=True)

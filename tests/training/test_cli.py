@@ -54,7 +54,7 @@ def test_cli_trains_and_stores(tmp_path, capsys):
     cfg = preset("resnet_images", "clip_lr5", "smoke", epochs=1, estimators=["fixed"])
     run = RunStore(tmp_path).load("resnet_images", cfg.identity())
     assert run is not None and str(run.path) in out
-    assert set(run.table("probes")["estimator"]) == {"fixed"}
+    assert set(run.table("probes")["estimator"]) == {"fixed", "step"}  # step probes: the preset's
 
 
 def test_the_runs_the_cli_trains_are_the_runs_the_pages_load(tmp_path, capsys):

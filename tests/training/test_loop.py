@@ -12,6 +12,7 @@ import torch
 
 from clipcore import smoothness as S
 from clipcore.training import RunStore, train
+from clipcore.training import loop as L
 
 from .tiny import TINY_RESNET, StepCounter, assert_tables_equal, lstm_cfg, resnet_cfg, tables
 
@@ -156,6 +157,51 @@ def test_probe_rows(tmp_path):
     fixed, hess = p["estimator"] == "fixed", p["estimator"] == "hessian"
     # Same pinned chunks at the same point: the same gradient.
     np.testing.assert_allclose(p["grad_norm"][fixed], p["grad_norm"][hess], rtol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["lstm", "resnet"])
+def test_step_probes_reuse_the_steps_own_gradient(tmp_path, monkeypatch, which):
+    """A step probe is ``fixed`` on the step's own batch and objective: its gradient norm is
+    the step's pre-clip norm, and recomputing the gradient at x_t (no reuse) gives the same
+    smoothness, so the reused gradient is the gradient of the probed function."""
+    make = lstm_cfg if which == "lstm" else resnet_cfg
+    cfg = make(epochs=2, probe_every=None, step_probe_every=2)
+    if which == "lstm":
+        cfg = cfg.replace(lr_halve_patience=None)
+    calls = []
+    real = L.estimate
+
+    def checked(name, model, before, after, data, **kw):
+        est = real(name, model, before, after, data, **kw)
+        if kw.get("grad_before") is not None:
+            fresh = real(name, model, before, after, data, **{**kw, "grad_before": None})
+            calls.append((est.smoothness, fresh.smoothness, est.grad_norm, fresh.grad_norm))
+        return est
+
+    monkeypatch.setattr(L, "estimate", checked)
+    run = train(cfg, RunStore(tmp_path), progress=False)
+    m, p = run.table(), run.table("probes")
+    n = len(m["step"])
+    sel = p["estimator"] == L.STEP_PROBE
+    np.testing.assert_array_equal(p["step"][sel], np.arange(1, n + 1, 2))
+    assert set(p["estimator"]) == {L.STEP_PROBE}  # no pinned probes asked for
+    np.testing.assert_allclose(p["grad_norm"][sel], m["grad_norm"][p["step"][sel].astype(int) - 1], rtol=1e-5)
+    np.testing.assert_allclose(
+        p["step_norm"][sel], m["step_length"][p["step"][sel].astype(int) - 1], rtol=1e-4
+    )
+    assert np.all(np.isfinite(p["smoothness"][sel]) & (p["smoothness"][sel] > 0))
+    assert len(calls) == sel.sum()
+    got, fresh, g_got, g_fresh = map(np.array, zip(*calls))
+    np.testing.assert_allclose(got, fresh, rtol=1e-4)
+    np.testing.assert_allclose(g_got, g_fresh, rtol=1e-5)
+
+
+def test_step_probes_leave_training_unchanged(tmp_path):
+    base = lstm_cfg(epochs=1, probe_every=None)
+    plain = train(base, RunStore(tmp_path / "a"), progress=False).table()
+    probed = train(base.replace(step_probe_every=1), RunStore(tmp_path / "b"), progress=False).table()
+    for col in ("loss", "grad_norm", "step_length"):
+        np.testing.assert_array_equal(plain[col], probed[col])
 
 
 def test_resnet_eval_rows(tmp_path):

@@ -111,7 +111,9 @@ def global_norm(tensors: Sequence[Tensor | None]) -> Tensor:
     for (mesh, _), ts in by_place.items():
         part = _norm_of(ts, acc)
         if mesh is not None:
-            part = part.full_tensor()  # all-reduce of the partial norms: a collective, not a sync
+            # DTensor ops reduce the shards' partial norms in one all-reduce over the mesh (a
+            # collective queued on the device, not a host sync); this unwraps the replicated result.
+            part = part.full_tensor()
         parts.append(part)
     if len(parts) == 1:
         return parts[0]

@@ -93,6 +93,14 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (overrides the config)")
     parser.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="checkpoint and stop once this command has run this long; run it again to resume "
+        "(exit status 3 while runs are unfinished)",
+    )
     try:
         args, extra = parser.parse_known_args(argv)
         overrides = _parse_overrides(extra)
@@ -107,14 +115,32 @@ def main(argv=None) -> int:
         print(f"python -m clipcore train: error: {exc}", file=sys.stderr)
         return 2
 
+    if args.time_limit is not None and not args.time_limit > 0:
+        parser.print_usage(sys.stderr)
+        print(
+            f"python -m clipcore train: error: Invalid --time-limit: {args.time_limit!r} (minutes, > 0)",
+            file=sys.stderr,
+        )
+        return 2
     store = RunStore(args.results_dir)
-    for cfg in configs:
+    start = time.time()
+    for i, cfg in enumerate(configs):
         t = time.time()
+        left = None if args.time_limit is None else args.time_limit * 60 - (t - start)
+        if left is not None and left <= 0:
+            print(f"time limit reached; {len(configs) - i} run(s) not started: run the same command again")
+            return 3
         try:
-            run = train(cfg, store, force=args.force, progress=not args.no_progress)
+            run = train(cfg, store, force=args.force, progress=not args.no_progress, time_limit=left)
         except (ValueError, FileNotFoundError) as exc:
             # Bad input found while running (data directory, a locked or damaged run): one line.
             print(f"python -m clipcore train: error: {exc}", file=sys.stderr)
             return 2
+        if run is None:
+            print(
+                f"{cfg.experiment}/{cfg.name}: unfinished after {time.time() - t:.1f} s (time limit), "
+                "checkpointed: run the same command again to resume"
+            )
+            return 3
         print(f"{cfg.experiment}/{cfg.name}: {run.path}  ({time.time() - t:.1f} s)")
     return 0

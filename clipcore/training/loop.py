@@ -286,15 +286,25 @@ def _set_rng_state(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def train(config: TrainConfig | dict, store, force: bool = False, progress: bool = True):
+def train(
+    config: TrainConfig | dict,
+    store,
+    force: bool = False,
+    progress: bool = True,
+    time_limit: float | None = None,
+):
     """Train one run and store it; return the finished :class:`clipcore.training.store.Run`.
 
     An identical finished run in ``store`` is returned as it is (no training) unless
     ``force``; an interrupted one resumes from its last checkpoint (or restarts if it has
-    none). Tables written: ``metrics`` (one row per step), ``eval`` (per epoch: split
+    none). ``time_limit`` (seconds of this call): once a step ends past it, the run is
+    checkpointed and left unfinished, and None is returned; calling again resumes it, so a
+    long run can proceed as several shorter commands with the rows of one uninterrupted run. Tables written: ``metrics`` (one row per step), ``eval`` (per epoch: split
     ``train`` = token/sample-weighted mean training loss of the epoch, ``valid`` (LSTM) or
     ``test`` (ResNet); LSTM: ``test`` once at the end), ``probes`` (see the module docstring).
     """
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise ValueError(f"Invalid time_limit: {time_limit!r} (seconds, > 0, or None)")
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     if not isinstance(config, TrainConfig):
@@ -317,10 +327,12 @@ def train(config: TrainConfig | dict, store, force: bool = False, progress: bool
     # How the run was made (device string, checkpoint cadence): recorded, not identifying.
     writer.meta["housekeeping"] = {k: v for k, v in config.to_dict().items() if k not in identity}
     with writer:  # on an exception: flush the rows, record the time spent, stay unfinished
-        return _train_run(cfg, task, identity, store, writer, device, amp, progress)
+        return _train_run(cfg, task, identity, store, writer, device, amp, progress, time_limit)
 
 
-def _train_run(cfg: TrainConfig, task, identity: dict, store, writer, device, amp: "_Amp", progress: bool):
+def _train_run(
+    cfg: TrainConfig, task, identity: dict, store, writer, device, amp: "_Amp", progress: bool, time_limit
+):
     writer.meta["dataset"] = task.dataset_name
     writer.meta["n_parameters"] = count_parameters(task.model)
     if device.type == "cuda":  # provenance of recordings: which GPU
@@ -457,6 +469,9 @@ def _train_run(cfg: TrainConfig, task, identity: dict, store, writer, device, am
             # At an epoch's last step the checkpoint waits for the epoch's eval rows (same step).
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not task.epoch_done():
                 checkpoint()
+            if time_limit is not None and time.time() - t0 > time_limit and not task.epoch_done():
+                checkpoint()  # the next call resumes here
+                return None
 
         buffer.flush()
         if task.final_split is not None:

@@ -144,3 +144,17 @@ def test_cli_values_are_yaml_1_2(capsys):
     assert "Invalid --estimators: '[fixed' is not valid YAML" in capsys.readouterr().err
     assert main(["lstm_ptb", "--seed", str(2**64)]) == 2
     assert "Invalid seed" in capsys.readouterr().err
+
+
+def test_cli_time_limit_stops_with_status_3_and_the_same_command_resumes(tmp_path, capsys):
+    argv = ["lstm_ptb", "--run", "clip_lr30", "--profile", "smoke", "--results-dir", str(tmp_path)]
+    argv += ["--no-progress", "--time-limit", "0.00001"]
+    assert main(argv) == 3
+    assert "unfinished" in capsys.readouterr().out
+    cfg = preset("lstm_ptb", "clip_lr30", "smoke")
+    assert RunStore(tmp_path).load("lstm_ptb", cfg.identity()) is None
+    assert main(argv[:-2]) == 0
+    run = RunStore(tmp_path).load("lstm_ptb", cfg.identity())
+    assert run is not None and run.meta["resumes"] == 1
+    assert main(argv[:-1] + ["0"]) == 2
+    assert "--time-limit" in capsys.readouterr().err

@@ -95,6 +95,37 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch, which):
     assert_tables_equal(tables(whole), tables(resumed))
 
 
+@pytest.mark.parametrize("which", ["lstm", "resnet"])
+def test_time_limited_commands_add_up_to_one_run(tmp_path, monkeypatch, which):
+    """A long run made as several time-limited calls has the rows of one uninterrupted run."""
+    make = lstm_cfg if which == "lstm" else resnet_cfg
+    cfg = make(step_probe_every=1, checkpoint_every=None)
+    whole = train(cfg, RunStore(tmp_path / "whole"), progress=False)
+    clock = {"now": 0.0}
+    monkeypatch.setattr(L, "time", type("FakeTime", (), {"time": staticmethod(lambda: clock["now"])}))
+    inner = L._train_step
+
+    def ticking(*a, **k):  # every step takes one "second"
+        clock["now"] += 1.0
+        return inner(*a, **k)
+
+    monkeypatch.setattr(L, "_train_step", ticking)
+    store, calls, run = RunStore(tmp_path / "split"), 0, None
+    while run is None:
+        calls += 1
+        assert calls < 20
+        run = train(cfg, store, progress=False, time_limit=2.5)
+        if run is None:
+            assert store.load(cfg.experiment, cfg.identity()) is None  # unfinished: never served
+    assert calls >= 3 and run.meta["resumes"] == calls - 1
+    assert_tables_equal(tables(whole), tables(run))
+
+
+def test_time_limit_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="time_limit"):
+        train(lstm_cfg(), RunStore(tmp_path), progress=False, time_limit=0)
+
+
 def test_interrupted_without_checkpoint_restarts_cleanly(tmp_path, monkeypatch):
     cfg = resnet_cfg(epochs=1, probe_every=None)
     whole = train(cfg, RunStore(tmp_path / "whole"), progress=False)

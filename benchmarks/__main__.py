@@ -1,7 +1,10 @@
-r"""``python -m benchmarks [--device D] [--quick]``: training speed and smoothness-probe cost.
+r"""``python -m benchmarks [--device D] [--quick] [--only optim|steps]``: optimizer and training speed.
 
-For each model -- the LSTM language model at the ``ci`` and ``paper`` sizes of
-:data:`clipcore.training.presets.SCALES` and ResNet-20 (batch 128) -- the harness prints:
+Two parts, both run by default. ``optim`` (:mod:`benchmarks.optimizers`): the clipped-SGD step
+of :class:`clipcore.optim.ClippedSGD` against torch's ``clip_grad_norm_`` + ``SGD`` (foreach and
+fused) and against the memory-traffic floor, as ratios. ``steps``: for each model -- the LSTM
+language model at the ``ci`` and ``paper`` sizes of :data:`clipcore.training.presets.SCALES` and
+ResNet-20 (batch 128) -- the harness prints:
 
 ``step``
     median wall time of one *plain training step* of :mod:`clipcore.training.loop` (forward, loss,
@@ -38,6 +41,7 @@ import time
 
 import torch
 
+from benchmarks import optimizers
 from clipcore import smoothness as S
 from clipcore.runtime import resolve_device
 from clipcore.training import loop as L
@@ -112,9 +116,18 @@ def bench_one(label: str, cfg: TrainConfig, device: torch.device, quick: bool) -
     # starts an epoch (the LSTM's hidden state is zero, as at a probe chunk marked first).
     task.start_epoch()
     b = batch()
+    # The step scales .grad in place (as clip_grad_norm_ does): keep the pre-clip gradient at
+    # x_t on b from just before the update.
+    step_grad, optimizer_step = [], opt.step
+
+    def step_keeping_grad(*args, **kwargs):
+        step_grad[:] = [p.grad.detach().clone() for p in params]
+        return optimizer_step(*args, **kwargs)
+
+    opt.step = step_keeping_grad
     before = L._train_step(task, opt, b, cfg.lr, amp, snapshot=True)["before"]
+    opt.step = optimizer_step
     after = [p.detach() for p in params]
-    step_grad = [p.grad.detach().clone() for p in params]  # pre-clip, at x_t, on b
     data = task.probe_data()
     own = S.ProbeData.pinned([task.probe_chunk(b)], data["fixed"].loss)
 
@@ -147,6 +160,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; skip paper LSTM on CPU")
+    parser.add_argument(
+        "--only", choices=("optim", "steps"), help="run one part: the optimizer step, or training steps"
+    )
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device)
@@ -158,6 +174,11 @@ def main(argv=None) -> int:
         + f", torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
         + (", --quick" if args.quick else "")
     )
+    if args.only != "steps":
+        optimizers.run(device, quick=args.quick)
+        if args.only == "optim":
+            return 0
+        print()
     print(
         "costs in plain training steps of the same model and batch; target: fixed at one "
         f"point, reusing the step's gradient (reuse) <= {FIXED_TARGET} steps"

@@ -57,7 +57,7 @@ CLIP_EPS = 1e-6
 
 IMPLS = ("auto", "fused", "foreach", "loop")
 _FUSED_DEVICE_TYPES = ("cpu", "cuda")
-_PLAIN = (Tensor, torch.nn.Parameter)
+_PLAIN = frozenset((Tensor, torch.nn.Parameter))
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -76,16 +76,12 @@ def _dtensor_class():
 # ---------------------------------------------------------------------------------------------
 
 
-def _accumulation_dtype(tensors: Sequence[Tensor]) -> torch.dtype:
-    """float64 if any tensor is float64, else float32: float16/bfloat16 norms never overflow."""
-    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
-
-
-def _norm_of(tensors: list[Tensor], acc: torch.dtype) -> Tensor:
-    """The L2 norm of ``tensors`` (one device), accumulated in ``acc``."""
-    if all(t.dtype == acc for t in tensors):
+def _norm_of(tensors: list[Tensor], dtypes: set[torch.dtype]) -> Tensor:
+    """The L2 norm of ``tensors`` (one device), accumulated in float32 or, with float64, float64."""
+    acc = torch.float64 if torch.float64 in dtypes else torch.float32
+    if dtypes == {acc}:
         norms = torch._foreach_norm(tensors, 2.0)
-    else:
+    else:  # float16/bfloat16 (or mixed): per-tensor norms accumulated and returned in acc
         norms = torch._foreach_norm(tensors, 2.0, dtype=acc)
     # The same two steps as clip_grad_norm_, so its norm and ours agree to the last bit.
     return torch.linalg.vector_norm(torch.stack(norms), 2.0)
@@ -101,15 +97,17 @@ def global_norm(tensors: Sequence[Tensor | None]) -> Tensor:
     tensors = [t for t in tensors if t is not None]
     if not tensors:
         return torch.tensor(0.0)
-    acc = _accumulation_dtype(tensors)
+    dtypes = {t.dtype for t in tensors}
     dtensor = _dtensor_class()
+    if dtensor is None and len({t.device for t in tensors}) == 1:
+        return _norm_of(tensors, dtypes)  # the common case, without per-tensor Python work
     by_place: dict[tuple, list[Tensor]] = {}
     for t in tensors:
         mesh = t.device_mesh if dtensor is not None and isinstance(t, dtensor) else None
         by_place.setdefault((mesh, t.device), []).append(t)
     parts = []
     for (mesh, _), ts in by_place.items():
-        part = _norm_of(ts, acc)
+        part = _norm_of(ts, dtypes)
         if mesh is not None:
             # DTensor ops reduce the shards' partial norms in one all-reduce over the mesh (a
             # collective queued on the device, not a host sync); this unwraps the replicated result.
@@ -171,38 +169,48 @@ def _buckets(impl: str, *lists: Sequence[Tensor], tensor_lr: bool = False):
 
     ``how`` is the implementation for that bucket. ``tensor_lr``: the update passes a device
     learning rate to the fused kernel, which CUDA reads as float32 -- too coarse for float64.
+    The i-th tensors of all lists share a device and dtype (as parameter, gradient, state do).
     """
     _check_impl(impl)
     dtensor = _dtensor_class()
-    buckets: dict[tuple, list[list[Tensor]]] = {}
-    for items in zip(*lists):
-        if dtensor is not None:
-            items = [t.to_local() if isinstance(t, dtensor) else t for t in items]
-        key = (items[0].device, items[0].dtype)
-        bucket = buckets.get(key)
-        if bucket is None:
-            bucket = buckets[key] = [[] for _ in lists]
-        for out, t in zip(bucket, items):
-            out.append(t)
-    for (device, dtype), bucket in buckets.items():
-        plain = all(type(t) in _PLAIN for ts in bucket for t in ts)
-        fusable = (
-            plain
-            and dtype.is_floating_point
-            # torch's CPU kernel gets float16/bfloat16 wrong (momentum and parameters; torch 2.13)
-            and not (device.type == "cpu" and dtype in _LOW_PRECISION)
-            and _fused_available(device)
-            and not (tensor_lr and dtype == torch.float64 and device.type != "cpu")
-            and all(t.is_contiguous() for ts in bucket for t in ts)
+    if dtensor is not None:
+        lists = [[t.to_local() if isinstance(t, dtensor) else t for t in ts] for ts in lists]
+    lists = [list(ts) for ts in lists]
+    keys = [(t.device, t.dtype) for t in lists[0]]
+    if len(set(keys)) == 1:
+        groups = {keys[0]: lists}
+    else:
+        groups = {}
+        for i, key in enumerate(keys):
+            bucket = groups.get(key)
+            if bucket is None:
+                bucket = groups[key] = [[] for _ in lists]
+            for out, ts in zip(bucket, lists):
+                out.append(ts[i])
+    for (device, dtype), bucket in groups.items():
+        yield device, _implementation(impl, device, dtype, bucket, tensor_lr), bucket
+
+
+def _implementation(impl: str, device: torch.device, dtype: torch.dtype, bucket, tensor_lr: bool) -> str:
+    plain = all(set(map(type, ts)) <= _PLAIN for ts in bucket)
+    fusable = (
+        plain
+        and dtype.is_floating_point
+        # torch's CPU kernel gets float16/bfloat16 wrong (momentum and parameters; torch 2.13)
+        and not (device.type == "cpu" and dtype in _LOW_PRECISION)
+        and not (tensor_lr and dtype == torch.float64 and device.type != "cpu")
+        and _fused_available(device)
+        and all(all(map(Tensor.is_contiguous, ts)) for ts in bucket)
+    )
+    if impl == "fused" and not fusable:
+        raise RuntimeError(
+            f"impl='fused' was passed, but the fused kernel does not take these {dtype} tensors "
+            f"on {device} (needs contiguous plain floating-point tensors on {_FUSED_DEVICE_TYPES}, "
+            "float32 or float64 on the CPU)"
         )
-        if impl == "fused" and not fusable:
-            raise RuntimeError(
-                f"impl='fused' was passed, but the fused kernel does not take these {dtype} tensors "
-                f"on {device} (needs contiguous plain floating-point tensors on {_FUSED_DEVICE_TYPES}, "
-                "float32 or float64 on the CPU)"
-            )
-        how = impl if impl != "auto" else ("fused" if fusable else "foreach" if plain else "loop")
-        yield device, how, bucket
+    if impl != "auto":
+        return impl
+    return "fused" if fusable else "foreach" if plain else "loop"
 
 
 def _fused(params, grads, bufs, *, lr, momentum=0.0, weight_decay=0.0, grad_scale=None, found_inf=None):

@@ -1,9 +1,9 @@
-"""Pure tensor update rules for clipped, normalized and smoothed-clipped SGD.
+r"""Pure tensor update rules for clipped, normalized and smoothed-clipped SGD.
 
 Every function here works on lists of tensors, updates them in place where it says so, and
 never moves a value from the device to the host: norms, coefficients and the skip flag stay
-0-dim device tensors, so a CUDA step is queued without a synchronisation. Each step returns the
-pre-step gradient norm, the quantity the paper plots on its x-axis.
+0-dim device tensors, so a CUDA step is queued without a synchronisation. Each method's step
+returns the pre-step gradient norm, the quantity the paper plots on its x-axis.
 
 Conventions follow ``torch.nn.utils.clip_grad_norm_``: the clip coefficient is
 ``min(1, max_norm / (norm + eps))`` with ``eps = 1e-6``, so a clipped step here equals
@@ -22,8 +22,13 @@ Three implementations of each update, chosen per (device, dtype) bucket by ``imp
     the same in-place ops one tensor at a time, for tensors the other two do not take.
 
 ``"auto"`` takes the fused kernel for contiguous floating-point tensors on CUDA and for float32
-and float64 ones on the CPU (whose kernel mishandles float16/bfloat16), ``foreach`` elsewhere. FSDP2's DTensor parameters are updated through their local shards;
-their norms are reduced over the mesh (a collective, not a host sync).
+and float64 ones on the CPU (whose kernel mishandles float16/bfloat16), ``foreach`` elsewhere.
+FSDP2's DTensor parameters are updated through their local shards; their norms are reduced
+over the mesh (a collective, not a host sync).
+
+The update primitives are :func:`scaled_sgd_step_` (SGD on :math:`c\,g`), :func:`ema_` and
+:func:`sub_scaled_`; the methods (:func:`clipped_sgd_step` ... :func:`mixed_clipped_sgd_step`)
+are compositions of them.
 """
 
 from __future__ import annotations
@@ -243,7 +248,8 @@ def _unless(found: Tensor | None, value, skipped_value, like: Tensor):
     """``value`` on a taken step, ``skipped_value`` on a skipped one (a device select)."""
     if found is None:
         return value
-    value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    if not isinstance(value, Tensor):
+        value = torch.full_like(like, value)  # a fill on the device, not a host-to-device copy
     return torch.where(found.bool(), torch.full_like(value, skipped_value), value)
 
 

@@ -353,9 +353,11 @@ class NormalizedMomentumSGD(_MomentumNormOptimizer):
         m_t = \beta\, m_{t-1} + (1-\beta)\, g_t,\qquad
         x_{t+1} = x_t - \eta\, \frac{m_t}{\|m_t\|},\qquad m_0 = 0,
 
-    so every step has length exactly :math:`\eta` (none while :math:`m_t = 0`).
-    :math:`\|m_t\|` is the norm over all parameter groups together (``per_group=True``: each
-    group's own). After ``step()``, ``last_momentum_norm`` holds :math:`\|m_t\|`.
+    so every step has length exactly :math:`\eta` (none while :math:`m_t = 0`). :math:`\|m_t\|`
+    is the norm over all parameter groups together, so with one learning rate the whole step
+    has length :math:`\eta`; ``per_group=True`` normalises each group by its own norm, so each
+    group moves its own learning rate. After ``step()``, ``last_momentum_norm`` holds
+    :math:`\|m_t\|` (of all groups).
     """
 
     def __init__(self, params, lr, beta=0.9, *, nonfinite="skip", per_group=False, impl="auto"):

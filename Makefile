@@ -20,7 +20,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 # An inherited Agg backend silently drops every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: book pages html test test-fast check-html lint format data venv lock chromium benchmark clean
+.PHONY: book pages html test test-fast check-html lint format data venv lock chromium benchmark record clean
 
 book: pages html
 
@@ -99,6 +99,21 @@ check-html: venv
 
 benchmark: venv data
 	$(PY) -m benchmarks
+
+# Train an experiment's runs (resuming an interrupted run from its last checkpoint) and record
+# them into recorded/ with their provenance, e.g. on a GPU machine:
+#   make record PROFILE=paper EXPERIMENT=lstm_ptb DEVICE=cuda TIME_LIMIT=50
+# With TIME_LIMIT (minutes) training checkpoints and stops (exit status 3) once it has run that
+# long: run the same command again to continue; it records once every run is finished.
+RESULTS_DIR  ?= results
+RECORDED_DIR ?= recorded
+record: venv data
+	@test -n "$(EXPERIMENT)" || { echo "usage: make record PROFILE=paper EXPERIMENT=lstm_ptb|resnet_images [DEVICE=cuda] [TIME_LIMIT=minutes] [DATA_DIR=dir]"; exit 2; }
+	$(PY) -m clipcore train $(EXPERIMENT) --profile $(PROFILE) --results-dir $(RESULTS_DIR) --no-progress \
+	  $(if $(DEVICE),--device $(DEVICE)) $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(if $(DATA_DIR),--data_dir $(DATA_DIR))
+	$(PY) -m clipcore recordings add --experiment $(EXPERIMENT) --profile $(PROFILE) \
+	  --results-dir $(RESULTS_DIR) --recorded-dir $(RECORDED_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(PY) -m clipcore recordings check --recorded-dir $(RECORDED_DIR)
 
 clean:
 	rm -rf _build book/*.ipynb book/_status.json book/_claims.json book/_data

@@ -57,6 +57,8 @@ __all__ = [
     "correlation_table",
     "SmoothnessStudy",
     "smoothness_study",
+    "RecordedStudy",
+    "recorded_study",
     "running_mean",
     "training_summary",
     "checkpoint_model",
@@ -332,6 +334,16 @@ class SmoothnessStudy:
         """``{(run, estimator): (L0, L1)}``, the envelopes of ``table`` (for :func:`scatter_grid`)."""
         return {(r["run"], r["estimator"]): (r["L0"], r["L1"]) for r in self.table}
 
+    def points_rows(self) -> list[dict]:
+        """The probe points as tidy rows (run, panel, estimator, step, grad_norm, smoothness):
+        the data behind the scatter grids."""
+        return [
+            dict(run=run, panel=self.panel[run], estimator=est, step=int(t), grad_norm=g, smoothness=L)
+            for run, per in self.points.items()
+            for est, p in per.items()
+            for t, g, L in zip(p["step"], p["grad_norm"], p["smoothness"])
+        ]
+
     def run_sources(self) -> str:
         """One line per run: its panel, whether it was trained now or loaded, its directory."""
         lines = []
@@ -433,6 +445,63 @@ def smoothness_study(
         min_gap=min_gap,
         min_points=min_points,
         seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class RecordedStudy:
+    """The smoothness study of an experiment's recorded runs (:mod:`clipcore.recordings`):
+    ``status`` is ``current`` (every run recorded, each matching today's presets), ``stale``
+    (recorded, but some preset changed since, or a run is missing) or ``absent``; ``note``
+    says which in a Markdown sentence (with the provenance, or the command that records);
+    ``study`` is None only when absent."""
+
+    status: str
+    note: str
+    study: SmoothnessStudy | None
+    recordings: tuple = ()
+
+
+def recorded_study(
+    experiment: str, profile: str, recorded_dir, strong: str, weak: Sequence[str], **kw
+) -> RecordedStudy:
+    """:class:`RecordedStudy` of the recordings of ``experiment`` at ``profile`` in
+    ``recorded_dir``; ``kw`` go to :meth:`SmoothnessStudy.from_runs` (the criterion and the
+    bootstrap). A damaged recording is a :class:`clipcore.recordings.RecordingError`."""
+    from .recordings import load_recorded
+
+    loaded = load_recorded(experiment, profile, recorded_dir)
+    make = f"`make record PROFILE={profile} EXPERIMENT={experiment}` on a GPU machine"
+    names = list(experiment_configs(experiment, profile))
+    have = [n for n in names if n in loaded and loaded[n][2] is not None]
+    if not loaded or strong not in have or not any(w in have for w in weak):
+        return RecordedStudy(
+            "absent",
+            f"No {profile}-scale recording of this experiment is in `{recorded_dir}/` yet: {make} trains "
+            f"the runs (resuming across commands) and records them; commit `{recorded_dir}/` to show them here.",
+            None,
+        )
+    recs = tuple(loaded[n][0] for n in loaded)
+    runs = {n: StoredRun(n, loaded[n][2], loaded[n][1], False, 0.0) for n in have}
+    study = SmoothnessStudy.from_runs(runs, strong, [w for w in weak if w in have], **kw)
+    stale = [r for r in recs if r.status == "stale"]
+    first = recs[0]
+    if stale or len(have) < len(names):
+        why = "; ".join(f"{r.entry['run']}: {r.reason}" for r in stale) or "not every run is recorded"
+        return RecordedStudy(
+            "stale",
+            f"**Stale recording** ({first.label}): it no longer matches today's `{profile}` presets ({why}). "
+            f"It is shown as it was recorded, not as today's result; {make} records it again.",
+            study,
+            recs,
+        )
+    hours = sum(r.entry.get("wall_s") or 0.0 for r in recs) / 3600
+    return RecordedStudy(
+        "current",
+        f"Recorded `{profile}`-scale runs, {first.label}; {hours:.1f} h of training in all; "
+        "they match today's presets.",
+        study,
+        recs,
     )
 
 

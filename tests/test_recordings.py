@@ -161,3 +161,49 @@ def test_no_manifest_means_no_recordings(tmp_path, capsys):
     assert R.check(tmp_path / "none") == []
     assert R.main(["check", "--recorded-dir", str(tmp_path / "none")]) == 0
     assert "no recordings" in capsys.readouterr().out
+
+
+def test_recorded_study_current_stale_and_absent(trained, tmp_path, monkeypatch):
+    from clipcore.studies import recorded_study
+
+    results, runs = trained
+    kw = dict(strong="clip_lr5", weak=["momentum", "noclip_lr1"], n_boot=50)
+    absent = recorded_study(EXP, "smoke", tmp_path, **kw)
+    assert absent.status == "absent" and absent.study is None
+    assert "make record PROFILE=smoke EXPERIMENT=resnet_images" in absent.note
+    R.add(EXP, "smoke", results, tmp_path)
+    cur = recorded_study(EXP, "smoke", tmp_path, **kw)
+    assert cur.status == "current" and "recorded on cpu" in cur.note and "match today's presets" in cur.note
+    assert "step" in cur.study.probes
+    fresh = runs["clip_lr5"].run.table("probes")
+    assert cur.study.points["clip_lr5"]["step"]["step"].size == (fresh["estimator"] == "step").sum()
+    scale = dict(presets.SCALES["smoke"][EXP], lr_halve_patience=3)
+    monkeypatch.setitem(presets.SCALES["smoke"], EXP, scale)
+    stale = recorded_study(EXP, "smoke", tmp_path, **kw)
+    assert stale.status == "stale" and stale.study is not None
+    assert stale.note.startswith("**Stale recording**") and "lr_halve_patience" in stale.note
+
+
+def test_make_record_trains_resumes_and_records(tmp_path):
+    """The recipe end to end at the smoke profile: a time-limited first command stops with
+    status 3 and records nothing; the same command again finishes and records every run."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    cmd = ["make", "-s", "record", "PROFILE=smoke", f"EXPERIMENT={EXP}", "DEVICE=cpu"]
+    cmd += [f"RESULTS_DIR={tmp_path / 'results'}", f"RECORDED_DIR={tmp_path / 'recorded'}"]
+    first = subprocess.run(
+        [*cmd, "TIME_LIMIT=0.00001"], cwd=root, capture_output=True, text=True, timeout=600
+    )
+    assert first.returncode != 0 and "run the same command again" in first.stdout
+    assert not (tmp_path / "recorded" / R.MANIFEST).exists()
+    second = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    recs = R.check(tmp_path / "recorded")
+    assert sorted(r.entry["run"] for r in recs) == sorted(presets.EXPERIMENTS[EXP])
+    assert all(r.status == "current" for r in recs)
+    assert second.stdout.count("current") >= 3

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Angles between batch gradients and the full gradient
 #
-# Qian et al. (AISTATS 2021) explain the bias of clipped incremental methods through the
+# {cite:t}`qian2021understanding` explain the bias of clipped incremental methods through the
 # angles between component gradients and the full gradient (the chapter on incremental
 # methods), and state (claim C3) that **these angles shrink as the batch size grows**. This
 # page measures them on the real networks of the previous pages, at two points of the clipped
@@ -46,11 +46,11 @@
 # keeps.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
+profile = "ci"  # smoke, ci or paper: the scale of the runs and of every count below (book/params.yml)
+device = "auto"  # auto, cpu, cuda, cuda:N or mps: where the gradients are computed
 seed = 0  # seeds the shuffles into batches
-data_dir = None
-results_dir = "results"
+data_dir = None  # a folder with PTB and CIFAR-10 (None: the installed PTB and Fashion-MNIST)
+results_dir = "results"  # the run store of the smoothness pages (a missing run is trained)
 n_sequences = 256  # > 0: LSTM examples (sequences of BPTT length)
 n_images = 1024  # > 0: ResNet examples
 batch_sizes = [1, 4, 16, 64, 128]  # > 0: each must be smaller than both example counts
@@ -58,22 +58,25 @@ min_batches = 16  # > 0: shuffle again until every batch size has at least this 
 chunk_size = 32  # > 0: examples per vmap call (memory knob)
 angle_tol = 0.1  # > 0: largest acceptable relative error of the measured mean cosine against the prediction
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from scipy.stats import spearmanr
 
 from clipcore.angles import measure_angles
 from clipcore.claims import decide
 from clipcore.models import recalibrate_batchnorm
-from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict
+from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import resolve_device, seed_everything
 from clipcore.studies import checkpoint_model, load_runs
 from clipcore.training.tasks import build_model, example_loss, examples
 
 check_profile(profile)
-seed_everything(seed)
+use_book_style()
+_ = seed_everything(seed)
 dev = resolve_device(device)
 lstm = load_runs("lstm_ptb", profile, results_dir, runs=["clip_lr30"], device=device, data_dir=data_dir)[
     "clip_lr30"
@@ -81,17 +84,13 @@ lstm = load_runs("lstm_ptb", profile, results_dir, runs=["clip_lr30"], device=de
 resnet = load_runs(
     "resnet_images", profile, results_dir, runs=["clip_lr5"], device=device, data_dir=data_dir
 )["clip_lr5"]
-for r in (lstm, resnet):
-    print(
-        f"{r.config.experiment}/{r.name}: {'trained now' if r.trained else 'loaded from the store'}, {r.run.path}"
-    )
 
 x_seq, y_seq = examples(lstm.config, n_sequences, dev)
 x_img, y_img = examples(resnet.config, n_images, dev)
 dataset = resnet.run.meta["dataset"]  # clipcore.data.ImageData.name: says when it is a stand-in
 total_steps = {r.name: int(r.run.table("metrics")["step"].max()) for r in (lstm, resnet)}
 
-results = {}
+results, measured = {}, []
 for key, r, x, y in (("LSTM", lstm, x_seq, y_seq), ("ResNet", resnet, x_img, y_img)):
     final, step = checkpoint_model(r.run, r.config, dev)
     init = build_model(r.config, dev)
@@ -111,11 +110,37 @@ for key, r, x, y in (("LSTM", lstm, x_seq, y_seq), ("ResNet", resnet, x_img, y_i
             batch_loss=ex.batch_loss,
         )
         results[(key, point)] = m
-        print(
-            f"{key:6} {point:>16}: N = {m.n_examples}, P = {m.n_params:,}, "
-            f"|g| = {np.sqrt(m.mean_sq_norm):.3g}, sigma = {np.sqrt(m.sigma2):.3g}, "
-            f"mean check {m.mean_check:.1e}, {m.seconds:.1f} s"
+        measured.append(
+            dict(
+                model=key,
+                point=point,
+                source="trained now" if r.trained else "run store",
+                N=m.n_examples,
+                P=m.n_params,
+                g=np.sqrt(m.mean_sq_norm),
+                sigma=np.sqrt(m.sigma2),
+                check=m.mean_check,
+                seconds=m.seconds,
+            )
         )
+
+# %% tags=["remove-input"]
+show_table(
+    measured,
+    {
+        "model": "model",
+        "point": "point",
+        "source": "run",
+        "N": "examples",
+        "P": "parameters",
+        "g": "$\\|\\nabla F\\|$",
+        "sigma": "$\\sigma$",
+        "check": "mean check",
+        "seconds": "seconds",
+    },
+    formats={"check": ".1e", "seconds": ".1f"},
+    caption="Where the angles were measured: the per-example gradients of each model.",
+)
 
 # %% [markdown]
 # ## Angle distributions against the batch size
@@ -123,7 +148,7 @@ for key, r, x, y in (("LSTM", lstm, x_seq, y_seq), ("ResNet", resnet, x_img, y_i
 # Boxes show the quartiles and whiskers the 5th–95th percentiles of the angles at each B; the
 # dashed line is the predicted angle $\arccos$ of the formula above.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained", sharex=True)
 Bs = np.asarray(batch_sizes, float)
 Bf = np.geomspace(Bs.min(), Bs.max(), 200)
@@ -146,21 +171,44 @@ for ax, ((key, point), m) in zip(axes.ravel(), results.items()):
 for ax in axes[1]:
     ax.set_xlabel("batch size B")
 axes[0, 0].legend(fontsize=8)
-plt.show()
-
-# %%
-print(f"{'model':6} {'point':>16} " + " ".join(f"{'B=' + str(B):>20}" for B in batch_sizes))
-print(f"{'':6} {'':>16} " + " ".join(f"{'median / cos / pred':>20}" for _ in batch_sizes))
-for (key, point), m in results.items():
-    cells = [
-        f"{a:6.1f} {c:6.3f} {p:6.3f}" for a, c, p in zip(m.median_angles(), m.mean_cosines(), m.predicted())
+angle_rows = pd.DataFrame(
+    [
+        dict(model=key, point=point, B=B, median_angle_deg=a, mean_cos=c, predicted_cos=p)
+        for (key, point), m in results.items()
+        for B, a, c, p in zip(batch_sizes, m.median_angles(), m.mean_cosines(), m.predicted())
     ]
-    print(f"{key:6} {point:>16} " + " ".join(f"{c:>20}" for c in cells))
+)
+show_figure("ab_angles", fig, angle_rows)
+
+# %% [markdown]
+# :::{glue:figure} ab_angles
+# :name: fig-ab-angles
+#
+# Angles between mini-batch gradients and the full gradient against the batch size, for the
+# LSTM (top) and the ResNet (bottom), at initialisation (left) and at the end of the clipped run
+# (right): quartile boxes, 5–95% whiskers, medians (dots) and the prediction (dashed).
+# {glue:md}`ab_angles_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    angle_rows,
+    {
+        "model": "model",
+        "point": "point",
+        "B": "$B$",
+        "median_angle_deg": "median angle (°)",
+        "mean_cos": "mean cosine",
+        "predicted_cos": "predicted cosine",
+    },
+    formats={"median_angle_deg": ".1f", "mean_cos": ".3f", "predicted_cos": ".3f"},
+    caption="The angles of the figure above, per model, point and batch size.",
+)
 
 # %% [markdown]
 # ## Verdicts
 
-# %%
+# %% tags=["hide-cell"]
 decreasing = {k: bool(np.all(np.diff(m.median_angles()) < 0)) for k, m in results.items()}
 rho = {k: spearmanr(batch_sizes, m.median_angles())[0] for k, m in results.items()}
 # Relative error of the mean cosine against the prediction, and the relative standard error
@@ -224,13 +272,12 @@ glue_text("ab_Bmax", f"{batch_sizes[-1]}")
 glue_number("ab_N_seq", n_sequences)
 glue_number("ab_N_img", n_images)
 var_ratio = glue_number("ab_var_ratio", min(m.sigma2 / m.mean_sq_norm for m in results.values()))
-glue_verdict(
+_ = glue_verdict(
     "ab_var_big",
     var_ratio > 1,
     "single examples say little about the full gradient",
     "single examples already point roughly along the full gradient",
 )
-print(f"decreasing: {decreasing}; largest |mean cos - prediction| = {dev_pred[worst]:.3f} at {worst}")
 
 # %% [markdown]
 # - **Claim C3** ({glue:md}`ab_c3_angles_shrink`). The median angle {glue:md}`ab_decrease` ({glue:text}`ab_n_decrease:.0f` of 4

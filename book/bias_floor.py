@@ -14,7 +14,7 @@
 # # The stochastic bias floor of clipped SGD
 #
 # The incremental pages found a *deterministic* bias: clipping the components of a finite sum
-# moves the fixed point. Koloskova, Hendrikx and Stich (ICML 2023) show the same for clipped SGD
+# moves the fixed point. {cite:t}`koloskova2023revisiting` show the same for clipped SGD
 # with stochastic gradients: with noise of variance $\sigma^2$ and threshold $c$, clipped SGD
 # need not converge to a stationary point, however small its steps; it can stall at a gradient
 # norm of order $\min\{\sigma, \sigma^2/c\}$. The reason fits in one line: for
@@ -36,11 +36,11 @@
 # (`clipped_sgd_quadratic`), next to plain SGD with the same steps and the $p = 1/4$ law.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds the noise of the runs
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 sigma = 1.0  # > 0: noise standard deviation
 c_grid = [0.1, 0.178, 0.316, 0.562, 1.0, 1.78, 3.16, 5.62, 10.0]  # > 0: thresholds, in units of sigma
 steps = 20000  # > 0: SGD iterations per run
@@ -58,9 +58,10 @@ slope_tol = 0.1  # > 0: the slope in the sigma^2/c regime matches -1 when within
 level = 0.95  # in (0, 1): confidence level of every interval on this page
 n_boot = 1000  # > 0: bootstrap replicates (over runs) of the slope
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore.bias_floor import (
     clipped_fixed_point,
@@ -71,13 +72,15 @@ from clipcore.bias_floor import (
     slope_interval,
 )
 from clipcore.claims import band_status, combine_statuses, from_interval
-from clipcore.pages import glue_claim, glue_number, glue_verdict
+from clipcore.pages import glue_claim, glue_number, glue_verdict, show_figure, show_table
+from clipcore.plots import thin, use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.stats import increase_check
 
 check_profile(profile)
-seed_everything(seed)
+use_book_style()
+_ = seed_everything(seed)
 cs = sigma * np.asarray(c_grid, dtype=float)
 laws = [floor_noise(sigma, c) for c in cs] + [floor_noise(sigma, sigma)]  # the last one: unclipped run
 thresholds = np.append(cs, np.inf)
@@ -93,7 +96,7 @@ small = clipped_sgd_quadratic(laws, thresholds, lr=lr * lr_ratio, **{**kw, "seed
 # Solid: the mean over runs of $|f'(x_t)|$, what one run sees. The dotted lines mark the exact
 # floors $|\bar x|$. The step size falls by a factor {glue:text}`bf_lr_drop:.0f` over the run.
 
-# %%
+# %% tags=["hide-input"]
 cmap = plt.get_cmap("plasma")
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
 ax = axes[0]
@@ -139,19 +142,51 @@ ax.set_yscale("log")
 ax.set_xlabel(r"threshold $c / \sigma$")
 ax.set_ylabel(r"plateau $|f'|$ / $\sigma$")
 ax.legend(fontsize=8)
-plt.show()
-
-print(
-    f"{'c/sigma':>8} {'plateau':>9} {'+-2se':>8} {'exact':>8} {'small eta':>10} {'min shape':>10} {'ratio':>6}"
-)
-for k, c in enumerate(cs):
-    print(
-        f"{c / sigma:>8.3g} {run.plateau[k]:>9.4f} {2 * run.plateau_se[k]:>8.4f} {exact[k]:>8.4f} "
-        f"{small.plateau[k]:>10.4f} {shape[k]:>10.3f} {run.plateau[k] / shape[k]:>6.3f}"
+keep = thin(len(run.t), 1000)
+plateaus = pd.DataFrame(
+    dict(
+        c_over_sigma=list(cs / sigma) + [np.inf],
+        plateau=run.plateau,
+        two_se=2 * run.plateau_se,
+        exact=list(exact) + [0.0],
+        plateau_small_step=small.plateau,
+        min_sigma_sigma2_over_c=list(shape) + [np.nan],
     )
-print(
-    f"unclipped SGD: plateau {run.plateau[-1]:.4f} +- {2 * run.plateau_se[-1]:.4f}, "
-    f"final E|f'| {run.mean_abs_grad[-1, -1]:.4f}"
+)
+plateaus["ratio"] = plateaus["plateau"] / plateaus["min_sigma_sigma2_over_c"]
+curves = pd.DataFrame(
+    {
+        "t": run.t[keep] + 1,
+        **{f"c={c / sigma:.3g}sigma": run.mean_abs_grad[k][keep] for k, c in enumerate(cs)},
+        "unclipped": run.mean_abs_grad[-1][keep],
+    }
+)
+show_figure("bf_floor", fig, pd.concat([curves.assign(panel="a"), plateaus.assign(panel="b")]))
+
+# %% [markdown]
+# :::{glue:figure} bf_floor
+# :name: fig-bf-floor
+#
+# Left: the mean over runs of $|f'(x_t)|$ for each threshold $c$ (dotted: the exact floor) and for
+# unclipped SGD. Right: the measured plateau against $c/\sigma$ at two initial steps, with the
+# exact fixed point of the clipped mean field and the shape $\min\{\sigma, \sigma^2/c\}$.
+# {glue:md}`bf_floor_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    plateaus,
+    {
+        "c_over_sigma": "$c/\\sigma$",
+        "plateau": "plateau",
+        "two_se": "± 2 s.e.",
+        "exact": "exact floor",
+        "plateau_small_step": "plateau, smaller step",
+        "min_sigma_sigma2_over_c": "$\\min\\{\\sigma, \\sigma^2/c\\}$",
+        "ratio": "plateau / shape",
+    },
+    formats={"plateau": ".4f", "two_se": ".4f", "exact": ".4f", "plateau_small_step": ".4f", "ratio": ".3f"},
+    caption="The plateau of each threshold (∞: unclipped SGD).",
 )
 
 # %% [markdown]
@@ -178,7 +213,7 @@ print(
 #   $\pm$ {glue:text}`bf_tol_sigma:.2g` σ at every threshold.
 # - *Unclipped SGD has no floor*: its plateau is below {glue:text}`bf_sgd_tol:.2g` σ.
 
-# %%
+# %% tags=["hide-cell"]
 K = len(cs)
 r_small, r_lo, r_hi = (v[:K] for v in plateau_ratio(small, run, level))
 p_lo, p_hi = (v[:K] for v in plateau_interval(run, level))
@@ -236,13 +271,6 @@ glue_verdict(
     run.mean_abs_grad[-1, -1] < run.mean_abs_grad[-1, i10],
     "keeps falling with the step size",
     "does not fall with the step size",
-)
-print(
-    f"persists: ratio small/large in [{r_small.min():.3f}, {r_small.max():.3f}], lowest bound {r_lo.min():.3f} "
-    f"-> {persist}; order: ratio in [{ratio.min():.3f}, {ratio.max():.3f}] -> {order}; slope (c >= sigma) "
-    f"{slope:.3f} [{sl_lo:.3f}, {sl_hi:.3f}] -> {slope_status}; increasing as c shrinks -> {incr}; "
-    f"match: largest |dev| {np.max(np.abs(dev)):.2e} -> {match}; unclipped plateau {run.plateau[-1]:.2e} "
-    f"(upper {u_hi[-1]:.2e}) -> {sgd}"
 )
 KHS = dict(paper="koloskova2023", profile=profile)
 glue_claim(

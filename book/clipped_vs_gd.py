@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Clipped GD versus GD
 #
-# For an $(L_0, L_1)$-smooth function, Zhang et al. compare gradient descent with a fixed step
+# For an $(L_0, L_1)$-smooth function, {cite:t}`zhang2020why` compare gradient descent with a fixed step
 # against **clipped GD**, $x^+ = x - h_c\nabla f(x)$ with $h_c = \min\{\eta_c, \gamma\eta_c/\|\nabla f(x)\|\}$.
 # Write $\Delta = f(x_0) - f^*$ and $M = \sup\{\|\nabla f(x)\| : f(x) \le f(x_0)\}$, which is large
 # when the initialisation is poor.
@@ -36,11 +36,11 @@
 # minimiser from that one point.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds NumPy (the page draws nothing at random)
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0]  # > 0: initial gradient norms M
 eps = 0.1  # > 0: target gradient norm
 n_steps_grid = 30  # > 0: fixed steps searched, log-spaced in [h6, 1000 h6]
@@ -48,28 +48,31 @@ n_starts = 12  # > 0: starts spread over the sublevel set: x0 * k / n_starts for
 max_steps = 1000000  # > 0: a run not done by then counts as not converged
 L1 = 1.0  # > 0
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore import theory
 from clipcore.claims import decide
 from clipcore.deterministic_descent import clipped_rule, gd_rule, worst_case_iterations
-from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict
+from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.scalar_problems import HardInstanceA, Power
 from clipcore.stats import loglog_slope
 
 check_profile(profile)
-seed_everything(seed)
+use_book_style()
+_ = seed_everything(seed)
 M = np.asarray(M_grid, dtype=float)
 problems = [Power(4, L1), HardInstanceA(L1)]
 
 # %% [markdown]
 # ## Iterations to $\epsilon$ against $M$
 
-# %%
+# %% tags=["hide-input"]
 results = {}
 for prob in problems:
     x0 = np.array([prob.x0_for_gradient(m) for m in M])
@@ -96,7 +99,7 @@ for prob in problems:
         L1=prob.L1,
     )
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
 for ax, (name, r) in zip(axes, results.items()):
     ax.loglog(M, r["t_best"], "o-", label="GD, best fixed step of the grid")
     ax.loglog(M, r["t_gd6"], "s-", label="GD, Theorem 6 step")
@@ -108,24 +111,61 @@ for ax, (name, r) in zip(axes, results.items()):
     ax.set_title(f"${name}$, $(L_0, L_1) = ({r['L0']:.3g}, {r['L1']:.3g})$")
     ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
-
-# %%
-for name, r in results.items():
-    print(f"--- {name}")
-    print(
-        f"{'M':>10} {'clipped':>9} {'GD best':>9} {'h best':>10} {'GD thm6':>9} {'bound 3':>10} {'bound 6':>10}"
-    )
-    for i, m in enumerate(M):
-        print(
-            f"{m:>10.4g} {r['t_clip'][i]:>9.0f} {r['t_best'][i]:>9.0f} {r['h_best'][i]:>10.3g} "
-            f"{r['t_gd6'][i]:>9.0f} {r['bound3'][i]:>10.3g} {r['bound6'][i]:>10.3g}"
+counts = pd.DataFrame(
+    [
+        dict(
+            problem=name,
+            M=m,
+            clipped=r["t_clip"][i],
+            gd_best=r["t_best"][i],
+            h_best=r["h_best"][i],
+            gd_thm6=r["t_gd6"][i],
+            bound3=r["bound3"][i],
+            bound6=r["bound6"][i],
         )
+        for name, r in results.items()
+        for i, m in enumerate(M)
+    ]
+)
+show_figure("cvg_iterations", fig, counts)
+
+# %% [markdown]
+# :::{glue:figure} cvg_iterations
+# :name: fig-cvg-iterations
+#
+# Worst-case iterations to reach $|f'| \le \epsilon$ over the starts of the sublevel set, against
+# the initial gradient norm $M$, on $x^4$ (left) and $f_A$ (right): GD at the best fixed step of
+# the grid, GD at Theorem 6's step, clipped GD with Theorem 3's parameters, and the two bounds.
+# {glue:md}`cvg_iterations_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    counts,
+    {
+        "problem": "problem",
+        "M": "$M$",
+        "clipped": "clipped GD",
+        "gd_best": "GD, best step",
+        "h_best": "best step $h$",
+        "gd_thm6": "GD, Theorem 6 step",
+        "bound3": "Theorem 3 bound",
+        "bound6": "Theorem 6 bound",
+    },
+    formats={
+        "problem": lambda s: f"${s}$",
+        "M": ".4g",
+        "clipped": ",.0f",
+        "gd_best": ",.0f",
+        "gd_thm6": ",.0f",
+    },
+    caption="The counts of the figure above (∞: not reached within max_steps).",
+)
 
 # %% [markdown]
 # ## Verdicts
 #
-# Every count below is a worst case over the starts of the runs above ($\infty$, i.e. not
+# Every count of {numref}`fig-cvg-iterations` is a worst case over the starts of the runs ($\infty$, i.e. not
 # reached within `max_steps`). The bounds use $\Delta = f(x_0) - f^*$, which is at least
 # $f(x) - f^*$ for every start $x$ in the sublevel set. **What the cap allows.** A count above
 # a bound can only be seen where the bound is below `max_steps`: where it is above, a run that
@@ -134,7 +174,7 @@ for name, r in results.items():
 # as a function of $M$ through $\Delta(M)$); a capped run there is a failure, a capped run
 # beyond it is undecided (`clipcore.theory.upper_bound_status`).
 
-# %%
+# %% tags=["hide-cell"]
 r4, rA = results["x^4"], results["f_A"]
 probs = {p.name: p for p in problems}
 
@@ -220,12 +260,35 @@ glue_text("cg_Mmax", f"{M[-1]:.3g}")
 for key, r in (("x4", r4), ("fA", rA)):
     wins = np.flatnonzero(r["t_clip"] < r["t_best"])
     glue_text(f"cg_cross_{key}", f"{M[wins[0]]:.3g}" if wins.size else "no M of the grid")
-for which, v in verdicts.items():
-    print(
-        f"Theorem {which}: {v['status']} {v['n']}; worst count/bound {v['worst']:.3g} (slack {1 / v['worst']:.0f}); "
-        f"M* {v['m_star']}; ratio slope in M {v['trend']}"
-    )
-print(f"clipped faster at largest M: {faster}")
+
+# %% tags=["remove-input"]
+show_table(
+    [
+        dict(
+            bound=f"Theorem {which}",
+            status=v["status"],
+            worst=v["worst"],
+            slack=1 / v["worst"],
+            mstar_x4=v["m_star"]["x^4"],
+            mstar_fA=v["m_star"]["f_A"],
+            trend_x4=v["trend"]["x^4"],
+            trend_fA=v["trend"]["f_A"],
+        )
+        for which, v in verdicts.items()
+    ],
+    {
+        "bound": "bound",
+        "status": "status",
+        "worst": "max count / bound",
+        "slack": "slack",
+        "mstar_x4": "$M^\\star$ on $x^4$",
+        "mstar_fA": "$M^\\star$ on $f_A$",
+        "trend_x4": "slope of the ratio in $M$, $x^4$",
+        "trend_fA": "slope, $f_A$",
+    },
+    formats={"slack": ",.0f", "trend_x4": ".2f", "trend_fA": ".2f"},
+    caption="The two upper bounds against the worst-case counts.",
+)
 
 # %% [markdown]
 # - **Theorem 3.** Over the {glue:text}`cvg_n_runs:.0f` worst-case counts of clipped GD the
@@ -236,7 +299,7 @@ print(f"clipped faster at largest M: {faster}")
 #   {glue:text}`cvg_mstar3_x4:.3g` on $x^4$ and {glue:text}`cvg_mstar3_fA:.3g` on $f_A$
 #   ({glue:text}`cvg_ntest3:.0f` of the counts are at such $M$). The ratio of count to bound has
 #   log–log slope {glue:text}`cvg_trend3_x4:.2f` ($x^4$) and {glue:text}`cvg_trend3_fA:.2f` ($f_A$)
-#   in $M$ (the bounds grow with $\Delta$; with Theorem 6's, see below): {glue:md}`cvg_trend_says`.
+#   in $M$ (the bounds grow with $\Delta$; with Theorem 6's, see below): {glue:md}`cvg_trend_says:myst`.
 # - **Theorem 6.** GD with Theorem 6's step: the bound {glue:md}`cvg_thm6_bound`, with largest
 #   ratio {glue:text}`cvg_worst6:.2g` (slack {glue:text}`cvg_slack6:.0f`). It could fail under the
 #   cap only for $M \le$ {glue:text}`cvg_mstar6_x4:.3g` ($x^4$) and {glue:text}`cvg_mstar6_fA:.3g`

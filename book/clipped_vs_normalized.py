@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Clipped and normalized GD: steps within a factor 2
 #
-# Zhang et al. analyse clipped GD, $h_c = \min\{\eta_c, \gamma\eta_c/\|\nabla f\|\}$, and remark
+# {cite:t}`zhang2020why` analyse clipped GD, $h_c = \min\{\eta_c, \gamma\eta_c/\|\nabla f\|\}$, and remark
 # that **normalized GD**, $h_n = \eta_n/(\|\nabla f\| + \beta)$, behaves the same way. Match the
 # two with $\eta_n = \gamma\eta_c$ (the same step length far from the optimum) and $\beta = \gamma$
 # (the same switching point). Then
@@ -31,11 +31,11 @@
 # constant factor.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds NumPy (everything here is deterministic)
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 n_g = 2001  # > 1: gradient norms on the ratio plot, log-spaced
 g_decades = 6.0  # > 0: the ratio plot spans gamma times 10 to the power -g_decades .. g_decades
 M = 1000.0  # > 0: initial gradient of the trajectories
@@ -43,26 +43,29 @@ eps = 0.01  # > 0: target gradient magnitude
 L1 = 1.0  # > 0
 max_steps = 1000000  # > 0: a run not done by then counts as not converged
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore import theory
 from clipcore.claims import decide
 from clipcore.deterministic_descent import clipped_rule, iterations_to_eps, normalized_rule, trajectory
-from clipcore.pages import glue_claim, glue_number, glue_text
+from clipcore.pages import glue_claim, glue_number, glue_text, show_figure, show_table
+from clipcore.plots import thin, use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.scalar_problems import HardInstanceA, Power
 from clipcore.theory import clipped_gd_step_size, normalized_gd_step_size
 
 check_profile(profile)
-seed_everything(seed)  # deterministic page; seeded for uniformity
+use_book_style()
+_ = seed_everything(seed)  # deterministic page; seeded for uniformity
 
 # %% [markdown]
 # ## The ratio of the two steps
 
-# %%
+# %% tags=["hide-input"]
 gamma_demo, eta_demo = 1.0, 0.1  # the ratio depends on ||g|| / gamma only
 g = gamma_demo * np.logspace(-g_decades, g_decades, n_g)
 ratio = normalized_gd_step_size(g, gamma_demo * eta_demo, gamma_demo) / clipped_gd_step_size(
@@ -79,9 +82,16 @@ ax.set_ylabel("step ratio")
 ax.set_ylim(0, 2.2)
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show_figure("cvn_ratio", fig, pd.DataFrame(dict(g_over_gamma=g / gamma_demo, step_ratio=ratio)))
 
 # %% [markdown]
+# :::{glue:figure} cvn_ratio
+# :name: fig-cvn-ratio
+#
+# The step of matched normalized GD over that of clipped GD, against $\|g\|/\gamma$: between
+# $1/2$ and 1 everywhere, well inside the paper's printed factor 2. {glue:md}`cvn_ratio_csv:myst`
+# :::
+#
 # ## Trajectories on $x^4$ and $f_A$
 #
 # Both methods start where $f'(x_0) = M$, with clipped GD at Theorem 3's parameters
@@ -89,7 +99,7 @@ plt.show()
 # it. Far from the optimum both move a distance $\approx\gamma\eta_c$ per step; near it both take
 # the step $\approx\eta_c$; in between normalized GD is up to twice as cautious.
 
-# %%
+# %% tags=["hide-input"]
 problems = [Power(4, L1), HardInstanceA(L1)]
 runs = {}
 for prob in problems:
@@ -116,37 +126,76 @@ for prob in problems:
         prob=prob,
     )
 
-fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex="col")
+fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
+paths = []
 for j, (name, r) in enumerate(runs.items()):
     prob = r["prob"]
     for key, label in (("xs_c", "clipped GD"), ("xs_n", "normalized GD (matched)")):
         axes[0, j].plot(r[key], label=label)
         axes[1, j].semilogy(np.abs(prob.grad(r[key])), label=label)
+        keep = thin(len(r[key]))
+        paths.append(
+            pd.DataFrame(
+                dict(
+                    problem=name,
+                    method=label,
+                    t=np.arange(len(r[key]))[keep],
+                    x=r[key][keep],
+                    abs_grad=np.abs(prob.grad(r[key]))[keep],
+                )
+            )
+        )
     axes[1, j].axhline(eps, color="k", lw=0.8, ls="--", label=r"$\epsilon$")
     axes[1, j].axhline(r["gamma"], color="grey", lw=0.8, ls=":", label=r"$\gamma$")
     axes[0, j].set_ylabel("$x_t$")
     axes[1, j].set_ylabel("$|f'(x_t)|$")
     axes[1, j].set_xlabel("iteration $t$")
-    axes[0, j].set_title(rf"${name}$: $\eta_c = {r['eta_c']:.3g}$, $\gamma = {r['gamma']:.3g}$, $M = {M:g}$")
+    axes[0, j].set_title(rf"${name}$: $\eta_c = {r['eta_c']:.3g}$, $\gamma = {r['gamma']:.3g}$")
     axes[0, j].legend(fontsize=8)
     axes[1, j].legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show_figure("cvn_paths", fig, pd.concat(paths))
 
-# %%
-print(
-    f"{'problem':>8} {'eta_c':>8} {'gamma':>7} {'T clipped':>10} {'T normalized':>13} {'ratio':>7} {'min h_n/h_c on path':>20}"
+# %% [markdown]
+# :::{glue:figure} cvn_paths
+# :name: fig-cvn-paths
+#
+# Clipped GD and matched normalized GD from $f'(x_0) = M$ on $x^4$ (left) and $f_A$ (right):
+# the iterate (top) and the gradient magnitude (bottom), with $\epsilon$ and $\gamma$.
+# {glue:md}`cvn_paths_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    [
+        dict(
+            problem=f"${name}$",
+            eta_c=r["eta_c"],
+            gamma=r["gamma"],
+            t_c=r["t_c"],
+            t_n=r["t_n"],
+            q=r["t_n"] / r["t_c"],
+            along=float(r["along"].min()),
+        )
+        for name, r in runs.items()
+    ],
+    {
+        "problem": "problem",
+        "eta_c": "$\\eta_c$",
+        "gamma": "$\\gamma$",
+        "t_c": "clipped GD",
+        "t_n": "normalized GD",
+        "q": "ratio",
+        "along": "min $h_n/h_c$ on the path",
+    },
+    formats={"t_c": ",.0f", "t_n": ",.0f", "q": ".3f", "along": ".4f"},
+    caption="Iterations to $|f'| \\le \\epsilon$ of the two methods.",
 )
-for name, r in runs.items():
-    print(
-        f"{name:>8} {r['eta_c']:>8.3g} {r['gamma']:>7.3g} {r['t_c']:>10.0f} {r['t_n']:>13.0f} "
-        f"{r['t_n'] / r['t_c']:>7.3f} {r['along'].min():>20.4f}"
-    )
 
 # %% [markdown]
 # ## Verdicts
 
-# %%
+# %% tags=["hide-cell"]
 TOL = 1e-12
 glue_number("cn_ratio_min", ratio.min())
 glue_number("cn_ratio_max", ratio.max())
@@ -199,14 +248,10 @@ glue_claim(
 )
 glue_text("cn_M", f"{M:g}")
 glue_text("cn_eps", f"{eps:g}")
-print(
-    f"ratio range {ratio.min():.6f}..{ratio.max():.12f}; in [1/2, 1]: {sandwich}; along paths: {along_ok}; "
-    f"T_n/T_c in [1, 2]: {within}"
-)
 
 # %% [markdown]
 # - Over $\|g\|/\gamma$ spanning {glue:text}`cn_decades:.0f` decades on either side of 1, the
-#   step ratio $h_n/h_c$ has smallest value {glue:text}`cn_ratio_min:.6f` (at $\|g\| = \gamma$)
+#   step ratio $h_n/h_c$ ({numref}`fig-cvn-ratio`) has smallest value {glue:text}`cn_ratio_min:.6f` (at $\|g\| = \gamma$)
 #   and largest {glue:text}`cn_ratio_max:.6f`; along clipped GD's trajectories its smallest value
 #   is {glue:text}`cn_along_min:.4f`. The sandwich $\tfrac12 h_c \le h_n \le h_c$, an identity
 #   check of the algebra above, {glue:md}`cvn_sandwich`; so does the paper's printed

@@ -15,7 +15,7 @@
 #
 # Why can clipped GD take steps of a fixed length on an $(L_0, L_1)$-smooth function without
 # overshooting? Because the gradient cannot grow faster than exponentially along a step. The
-# proofs of Theorems 3 and 7 rest on this **growth lemma**: if $f$ is $(L_0, L_1)$-smooth and
+# proofs of Theorems 3 and 7 of {cite:t}`zhang2020why` rest on this **growth lemma**: if $f$ is $(L_0, L_1)$-smooth and
 # $\|y - x\| \le r$, then
 #
 # $$
@@ -38,11 +38,11 @@
 # which the lemma says is at most 1 (with $r = |y - x|$, its sharpest form).
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds the random pairs
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 n_pairs = 1000000  # > 0: random pairs per problem
 x_max = 10.0  # > 0: x is drawn uniformly from [-x_max, x_max]
 r_max = 4.0  # > 0: y is x plus s, s uniform in [-r_max, r_max] divided by L1
@@ -50,19 +50,22 @@ n_grid = 4001  # > 1: grid of x for the worst ratio at a fixed distance
 dim = 5  # > 0: dimension of the separable check
 tight_tol = 1e-6  # > 0: the lemma counts as tight for e^x if the shortfall at the smallest L0 is below this
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore.claims import decide
 from clipcore.growth_lemma import growth_ratio, growth_ratio_from_norms, sample_pairs, worst_ratio_by_distance
-from clipcore.pages import glue_claim, glue_number, glue_text
+from clipcore.pages import glue_claim, glue_number, glue_text, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.scalar_problems import Exponential, ExponentialWall, HardInstanceA, HardInstanceB, Power
 from clipcore.stochastic_descent import SeparableProblem
 
 check_profile(profile)
+use_book_style()
 rng = seed_everything(seed)
 problems = [
     Power(3, 1.0),
@@ -76,14 +79,15 @@ problems = [
 # %% [markdown]
 # ## The ratio over random pairs
 
-# %%
+# %% tags=["hide-input"]
 ratios = {}
 for prob in problems:
     x, y = sample_pairs(rng, n_pairs, (-x_max, x_max), r_max / prob.L1)
     ratios[prob.name] = growth_ratio(prob, x, y)
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
 bins = np.logspace(-6, 0, 61)
+hist_rows, short_rows = [], []
 for prob in problems:
     rho = ratios[prob.name]
     axes[0].hist(
@@ -94,11 +98,16 @@ for prob in problems:
         weights=np.full(rho.size, 1.0 / rho.size),
         label=f"${prob.name}$, $(L_0, L_1) = ({prob.L0:.3g}, {prob.L1:.3g})$",
     )
+    counts, _ = np.histogram(np.clip(rho, bins[0], 1.0), bins=bins)
+    hist_rows += [
+        dict(panel="a", curve=prob.name, x=lo, x_hi=hi, y=c / rho.size)
+        for lo, hi, c in zip(bins, bins[1:], counts)
+    ]
 axes[0].axvline(1.0, color="k", ls="--", lw=0.8)
 axes[0].set_xscale("log")
 axes[0].set_xlabel(r"$\rho(x, y)$ (values below $10^{-6}$ in the first bin)")
 axes[0].set_ylabel("fraction of pairs per bin")
-axes[0].set_title(f"{n_pairs:,} pairs per problem, $|y - x| \\leq {r_max:g}/L_1$")
+axes[0].set_title(f"(a) {n_pairs:,} pairs per problem, $|y - x| \\leq {r_max:g}/L_1$")
 axes[0].legend(fontsize=8)
 
 # Tightness at a fixed distance: every ratio tends to 1 as r -> 0, so look at r > 0 fixed.
@@ -111,23 +120,46 @@ worst_exp = {d: worst_ratio_by_distance(Exponential(1.0, delta=d), xs_exp, r_val
 FLOOR = 1e-16  # the shortfall is plotted on a log scale; exact ties would be 0
 for d, w in worst_exp.items():
     axes[1].semilogy(r_values, np.maximum(1 - w, FLOOR), label=rf"$e^x$ on $x \leq 0$, $L_0 = {d:g}$")
+    short_rows += [dict(panel="b", curve=f"e^x, L0={d:g}", x=r, y=1 - v) for r, v in zip(r_values, w)]
 for prob in problems:
     if not isinstance(prob, Exponential):
         w = worst_ratio_by_distance(prob, xs, r_values)
         axes[1].semilogy(r_values, np.maximum(1 - w, FLOOR), ls="--", label=f"${prob.name}$")
+        short_rows += [dict(panel="b", curve=prob.name, x=r, y=1 - v) for r, v in zip(r_values, w)]
 axes[1].set_xlabel("distance $r = |y - x|$")
 axes[1].set_ylabel(r"shortfall $1 - \max_x \rho(x, x \pm r)$")
-axes[1].set_title("how close the worst pair at distance r comes to equality")
+axes[1].set_title("(b) the worst pair at distance r")
 axes[1].legend(fontsize=8, ncol=2)
 fig.tight_layout()
-plt.show()
+show_figure("gl_ratios", fig, pd.DataFrame(hist_rows + short_rows))
 
-# %%
+# %% [markdown]
+# :::{glue:figure} gl_ratios
+# :name: fig-gl-ratios
+#
+# (a) The distribution of the ratio $\rho(x, y)$ of the two sides of the lemma over random pairs
+# (at most 1 means the lemma holds). (b) At a fixed distance $r$, how far the worst pair stays
+# from equality ($1 - \max_x\rho$, log scale): for $e^x$ with a shrinking $L_0$ and for the
+# other problems (dashed). {glue:md}`gl_ratios_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
 TOL = 1e-12  # rounding where the lemma is tight
-print(f"{'problem':>8} {'L0':>8} {'L1':>5} {'worst ratio':>14} {'median':>10}")
-for prob in problems:
-    rho = ratios[prob.name]
-    print(f"{prob.name:>8} {prob.L0:>8.3g} {prob.L1:>5.3g} {rho.max():>14.12f} {np.median(rho):>10.3g}")
+show_table(
+    [
+        dict(
+            f=f"${p.name}$",
+            L0=p.L0,
+            L1=p.L1,
+            worst=float(ratios[p.name].max()),
+            median=float(np.median(ratios[p.name])),
+        )
+        for p in problems
+    ],
+    {"f": "problem", "L0": "$L_0$", "L1": "$L_1$", "worst": "largest ratio", "median": "median ratio"},
+    formats={"worst": ".12f"},
+    caption=f"The ratio over {n_pairs:,} random pairs per problem.",
+)
 
 # %% [markdown]
 # ## The lemma in $d$ dimensions
@@ -136,7 +168,7 @@ for prob in problems:
 # $f(x) = \sum_{i=1}^d f_A(x_i)$ of the stochastic page is $(1, L_1)$-smooth, and pairs of random
 # points of $\mathbb{R}^d$ give the same check.
 
-# %%
+# %% tags=["hide-input"]
 sep = SeparableProblem(HardInstanceA(1.0), dim)
 n_d = max(n_pairs // 10, 1)
 xd = rng.uniform(-x_max / 2, x_max / 2, (n_d, dim))
@@ -148,12 +180,17 @@ rho_d = growth_ratio_from_norms(
     sep.L0,
     sep.L1,
 )
-print(f"d = {dim}: {n_d:,} pairs, worst ratio {rho_d.max():.12f}")
+show_table(
+    [dict(d=dim, pairs=n_d, worst=float(rho_d.max()))],
+    {"d": "dimension", "pairs": "pairs", "worst": "largest ratio"},
+    formats={"worst": ".12f"},
+    caption="The lemma on the separable $f(x) = \\sum_i f_A(x_i)$.",
+)
 
 # %% [markdown]
 # ## Verdicts
 
-# %%
+# %% tags=["hide-cell"]
 worst = max(float(r.max()) for r in ratios.values())
 worst_all = max(worst, float(rho_d.max()))
 holds = worst_all <= 1 + TOL
@@ -201,10 +238,6 @@ glue_text("gl_delta_big", f"{deltas[0]:g}")
 glue_text("gl_delta_small", f"{deltas[-1]:g}")
 x4 = worst_ratio_by_distance(Power(4, 1.0), xs, np.array([1.0]))[0]
 glue_number("gl_x4_r1", x4)
-print(
-    f"lemma holds: {holds} (worst {worst_all:.15f}); e^x gaps 1 - min_r worst: "
-    + ", ".join(f"L0={d:g}: {g:.2e}" for d, g in gap.items())
-)
 
 # %% [markdown]
 # - Over {glue:text}`gl_n_pairs:,.0f` random pairs, the lemma (an identity check: it is proved in
@@ -214,7 +247,7 @@ print(
 #   close to 1, and the exponential wall meets the lemma with equality, so a shortfall of the
 #   order of the float precision either way is rounding). In $d =$ {glue:md}`gl_dim` dimensions
 #   the largest of {glue:text}`gl_n_d:,.0f` ratios is {glue:text}`gl_worst_d:.12f`.
-# - **Tightness.** The right panel fixes the distance $r$ (as $r \to 0$ every ratio tends to 1,
+# - **Tightness.** {numref}`fig-gl-ratios` (b) fixes the distance $r$ (as $r \to 0$ every ratio tends to 1,
 #   which says nothing) and shows how far the worst pair stays from equality. For $e^x$, which
 #   is $(L_0, 1)$-smooth for every $L_0 > 0$ with
 #   $f'' = f'$, the worst ratio over $x \le 0$ (where $|f'| \le 1$ is comparable to $L_0/L_1$)

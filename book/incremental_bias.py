@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Clipping biases the incremental direction
 #
-# Qian, Wu, Zhuang, Wang and Xiao (AISTATS 2021) study clipping inside **incremental gradient
+# {cite:t}`qian2021understanding` study clipping inside **incremental gradient
 # methods** for a finite sum $F = \sum_{i=1}^n f_i$: one cycle applies
 # $x \leftarrow x - \alpha\,\mathrm{clip}_\gamma(\nabla f_i(x))$ for each component in turn, with
 # $\mathrm{clip}_\gamma(g) = \min\{1, \gamma/\|g\|\}\,g$. Their first claim (C1) is that clipping
@@ -41,27 +41,26 @@
 # `clipcore.incremental_bias.clipped_direction`.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds the random instances and the bootstrap intervals
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 n_instances = 2000  # > 0: random instances on which the identities are checked
 n_curves = 60  # > 0: instances drawn as curves against the threshold
 n_gamma = 60  # > 1: thresholds per curve, log-spaced up to the largest component norm
 cex_steps = 300  # > 0: steps of the counterexample runs
 cex_lr = 0.1  # > 0: step size of the counterexample runs
 cex_x0 = 3.0  # initial point of the counterexample runs
-trend_min = (
-    0.5  # in (0, 1): a relation counts when its rank correlation is beyond this, by its whole interval
-)
+trend_min = 0.5  # in (0, 1): a relation counts when its whole rank-correlation interval is beyond this
 n_spread = 13  # > 1: norm spreads per instance in the norm experiment
 max_spread = 3.0  # > 0: the largest spread s of the log norms
 level = 0.95  # in (0, 1): confidence level of every interval on this page
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore.claims import decide
 from clipcore.finite_sums import QianCounterexample
@@ -73,11 +72,13 @@ from clipcore.incremental_bias import (
     trend_check,
 )
 from clipcore.incremental_methods import clipped_full_batch_descent, clipped_incremental
-from clipcore.pages import glue_claim, glue_number, glue_text
+from clipcore.pages import glue_claim, glue_number, glue_text, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 
 check_profile(profile)
+use_book_style()
 rng = seed_everything(seed)
 
 
@@ -114,7 +115,7 @@ def random_instance(rng):
 # $F(x) = \sum_i \tfrac12\|x - c_i\|^2$ with $c_i = -\nabla f_i$, so the instance's gradients are
 # those at $x = 0$: a tiny step along $-d$ must lower $F$ exactly when $\rho > 0$.
 
-# %%
+# %% tags=["hide-input"]
 err = dict(bias=0.0, inner=0.0, perp=0.0, nobias=0.0)
 descent_agree, n_descent_checked, n_reversed = True, 0, 0
 kappa_ok, n_kappa = True, 0
@@ -146,11 +147,32 @@ for _ in range(n_instances):
         )
 
 TOL = 1e-10
-print(
-    f"{n_instances} instances; largest relative errors: " + ", ".join(f"{k} {v:.1e}" for k, v in err.items())
+show_table(
+    [
+        dict(check="bias identity", n=n_instances, result=f"largest relative error {err['bias']:.1e}"),
+        dict(
+            check="inner-product identity", n=n_instances, result=f"largest relative error {err['inner']:.1e}"
+        ),
+        dict(
+            check="$d_\\perp \\perp \\nabla F$",
+            n=n_instances,
+            result=f"largest relative error {err['perp']:.1e}",
+        ),
+        dict(
+            check="no bias at the largest norm",
+            n=n_instances,
+            result=f"largest relative error {err['nobias']:.1e}",
+        ),
+        dict(
+            check="descent iff $\\rho > 0$",
+            n=n_descent_checked,
+            result=("holds" if descent_agree else "fails") + f" ({n_reversed} with $\\rho < 0$)",
+        ),
+        dict(check="the $\\kappa$ bound", n=n_kappa, result="holds" if kappa_ok else "fails"),
+    ],
+    {"check": "identity", "n": "instances", "result": "result"},
+    caption="The identities of claims C1 and C2 on random instances.",
 )
-print(f"descent iff rho > 0 on {n_descent_checked} instances: {descent_agree} ({n_reversed} with rho < 0)")
-print(f"kappa bound on the {n_kappa} instances with kappa > 0: {kappa_ok}")
 ident_ok = max(err.values()) <= TOL
 Q = dict(paper="qian2021", kind="identity", profile=profile)
 glue_text("ib_n", f"{n_instances}")
@@ -214,7 +236,7 @@ _ = glue_text("ib_n_kappa", f"{n_kappa}")
 # ones: the bias is large exactly when the small components point elsewhere. Each curve below is
 # one instance, swept over thresholds up to its largest component norm, coloured by $\bar c$.
 
-# %%
+# %% tags=["hide-input"]
 ratios = np.geomspace(1e-3, 1.0, n_gamma)
 curves = []
 for _ in range(n_curves):
@@ -258,9 +280,37 @@ for ax in axes:
     ax.set_xlabel(r"$\gamma / \max_i \|\nabla f_i\|$")
 sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(-1, 1))
 fig.colorbar(sm, ax=axes, label=r"plain mean cosine $\bar c$")
-plt.show()
+show_figure(
+    "ib_curves",
+    fig,
+    pd.concat(
+        [
+            pd.DataFrame(
+                dict(
+                    curve=k,
+                    mean_cos=c["cbar"],
+                    gamma_over_max=ratios,
+                    rho_hat=c["rho_n"],
+                    rel_bias=c["bias"],
+                    angle_deg=c["angle"],
+                )
+            )
+            for k, c in enumerate(curves)
+        ]
+    ),
+)
 
-# %%
+# %% [markdown]
+# :::{glue:figure} ib_curves
+# :name: fig-ib-curves
+#
+# Against the threshold $\gamma$ (relative to the largest component norm), for random
+# instances coloured by their plain mean cosine $\bar c$: the normalised multiplier $\hat\rho$
+# (left), the relative bias (middle) and the angle between $d$ and $\nabla F$ (right).
+# {glue:md}`ib_curves_csv:myst`
+# :::
+
+# %% tags=["hide-cell"]
 neg = [c for c in curves if np.any(c["rho"] < 0)]
 acute = [c for c in curves if c["kappa"] > 0]
 top_ok = all(abs(c["rho"][-1] - 1) < 1e-12 and c["bias"][-1] < 1e-12 for c in curves)
@@ -269,11 +319,6 @@ neg_obtuse = all(c["kappa"] < 0 for c in neg)
 ends_err = max(max(abs(c["rho_n_min"] - c["cbar"]), abs(c["rho_n_top"] - c["cbar_w"])) for c in curves)
 bias_low = np.array([c["bias"][0] for c in curves])  # at the smallest threshold
 bias_peak = max(c["bias"].max() for c in curves)
-print(
-    f"rho = 1 and no bias at the largest norm: {top_ok}; rho > 0 throughout for the {len(acute)} "
-    f"acute instances: {acute_ok}; {len(neg)} instances with rho < 0 somewhere, all with an obtuse "
-    f"component: {neg_obtuse}; end points of the normalised multiplier off by at most {ends_err:.1e}"
-)
 glue_claim(
     "ib_top",
     where="claim C1 (bias identities)",
@@ -348,7 +393,7 @@ _ = glue_number("ib_ends_err", ends_err)
 #   the angle against s; the mean correlation must be above {glue:text}`ib_trend_min:.2g` (unequal
 #   norms, more bias). At s = 0 the norms are equal and there is no bias at all.
 
-# %%
+# %% tags=["hide-input"]
 spreads = np.linspace(0.0, max_spread, n_spread)
 spread_angles = []
 for _ in range(n_curves):
@@ -388,11 +433,69 @@ axes[1].plot(spreads, np.nanmedian(spread_angles, 0), "k-", lw=2, label="median"
 axes[1].set_xlabel(r"spread $s$ of the log norms")
 axes[1].set_ylabel("angle between $d$ and $\\nabla F$ (degrees)")
 axes[1].legend(fontsize=8)
-plt.show()
-print(
-    f"threshold: mean per-curve rho_s {tr.mean:.3f} [{tr.lo:.3f}, {tr.hi:.3f}] over {tr.n} curves -> {tr.status}; "
-    f"angles: rho_s {an.rho:.3f} [{an.lo:.3f}, {an.hi:.3f}] over {an.n} curves -> {an.status}; "
-    f"norms: mean per-instance rho_s {nm.mean:.3f} [{nm.lo:.3f}, {nm.hi:.3f}] over {nm.n} -> {nm.status}"
+show_figure(
+    "ib_angles",
+    fig,
+    pd.concat(
+        [
+            pd.DataFrame(
+                dict(
+                    panel="a",
+                    mean_cos=[c["cbar"] for c in curves],
+                    angle_deg=[c["angle_all_clipped"] for c in curves],
+                )
+            ),
+            pd.DataFrame(
+                [
+                    dict(panel="b", instance=k, spread=s, angle_deg=a)
+                    for k, row in enumerate(spread_angles)
+                    for s, a in zip(spreads, row)
+                ]
+            ),
+        ]
+    ),
+)
+show_table(
+    [
+        dict(
+            relation="angle falls as $\\gamma$ rises",
+            statistic="mean per-curve $\\rho_s$",
+            value=tr.mean,
+            lo=tr.lo,
+            hi=tr.hi,
+            n=tr.n,
+            status=tr.status,
+        ),
+        dict(
+            relation="angle falls as $\\bar c$ rises",
+            statistic="$\\rho_s$",
+            value=an.rho,
+            lo=an.lo,
+            hi=an.hi,
+            n=an.n,
+            status=an.status,
+        ),
+        dict(
+            relation="angle grows with the norm spread",
+            statistic="mean per-instance $\\rho_s$",
+            value=nm.mean,
+            lo=nm.lo,
+            hi=nm.hi,
+            n=nm.n,
+            status=nm.status,
+        ),
+    ],
+    {
+        "relation": "relation",
+        "statistic": "statistic",
+        "value": "value",
+        "lo": "interval from",
+        "hi": "to",
+        "n": "curves",
+        "status": "status",
+    },
+    formats={"value": ".3f", "lo": ".3f", "hi": ".3f"},
+    caption=f"The three relations of claim C1, with {100 * level:.0f}% bootstrap intervals.",
 )
 C1 = dict(paper="qian2021", where="claim C1", profile=profile)
 for key, chk in (("thr", tr), ("ang", an), ("nrm", nm)):
@@ -449,7 +552,16 @@ _ = glue_claim(
 # that run, plain gradient descent on $F$ with the same step, and the cyclic clipped incremental
 # method (one step per component).
 
-# %%
+# %% [markdown]
+# :::{glue:figure} ib_angles
+# :name: fig-ib-angles
+#
+# Left: the angle between $d$ and $\nabla F$ once every component is clipped, against the plain
+# mean cosine of the instance. Right: with directions fixed, the angle against the spread $s$ of
+# the log norms (one line per instance; black: the median). {glue:md}`ib_angles_csv:myst`
+# :::
+
+# %% tags=["hide-input"]
 q = QianCounterexample()
 x_clip = clipped_full_batch_descent(q, [cex_x0], gamma=1.0, lr=cex_lr, steps=cex_steps)[:, 0]
 x_gd = clipped_full_batch_descent(q, [cex_x0], gamma=np.inf, lr=cex_lr, steps=cex_steps)[:, 0]
@@ -475,9 +587,30 @@ axes[1].set_xlabel("step (cycle for the incremental method)")
 axes[1].set_ylabel("$|F'(x_t)|$")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show_figure(
+    "ib_cex",
+    fig,
+    pd.concat(
+        [
+            pd.DataFrame(dict(panel="a", x=xs, F_prime=Fp(xs), d=d_of_x)),
+            pd.DataFrame(
+                dict(panel="b", t=t, clipped_abs_F_prime=np.abs(Fp(x_clip)), gd_abs_F_prime=np.abs(Fp(x_gd)))
+            ),
+            pd.DataFrame(dict(panel="b", t=inc.epochs, incremental_abs_F_prime=inc.grad_norm[0] * q.N)),
+        ]
+    ),
+)
 
-# %%
+# %% [markdown]
+# :::{glue:figure} ib_cex
+# :name: fig-ib-cex
+#
+# The counterexample: left, $F'$ and the clipped direction $d$ against $x$ ($d = 0$ on the shaded
+# interval, where $F' \ne 0$); right, $|F'|$ along clipped full-batch descent, gradient descent
+# and the clipped cyclic incremental method. {glue:md}`ib_cex_csv:myst`
+# :::
+
+# %% tags=["hide-cell"]
 d_final = clipped_direction(q.example_grads(np.array([x_clip[-1]])), 1.0)
 CEX_TOL = (
     1e-5  # |d| and | |F'| - 9 | below this: stalled at the non-stationary zero of d; |F'| below it: converged
@@ -486,10 +619,6 @@ stall_ok = abs(d_final.direction[0]) < CEX_TOL and abs(abs(Fp(x_clip[-1])) - 9) 
 gd_ok = abs(Fp(x_gd[-1])) < CEX_TOL
 INC_STALL = 8.0  # |F'| above this after the last cycle: stalled (the minimiser has F' = 0, the start 15)
 inc_stall = abs(Fp(x_inc)) > INC_STALL
-print(
-    f"clipped: x = {x_clip[-1]:.3e}, F' = {Fp(x_clip[-1]):.6f}, d = {d_final.direction[0]:.1e}; "
-    f"GD: x = {x_gd[-1]:.6f}, F' = {Fp(x_gd[-1]):.1e}; cyclic incremental: x = {x_inc:.4f}, F' = {Fp(x_inc):.4f}"
-)
 glue_number("ib_cex_x", x_clip[-1])
 glue_number("ib_cex_Fp", Fp(x_clip[-1]))
 glue_number("ib_cex_gd_x", x_gd[-1])

@@ -14,7 +14,7 @@
 # # Clipped incremental methods, batch size and angles
 #
 # The previous page showed that clipping component gradients biases the direction of a cycle.
-# Qian et al. go on to claim that (C2) sufficient conditions make clipped incremental gradient
+# {cite:t}`qian2021understanding` go on to claim that (C2) sufficient conditions make clipped incremental gradient
 # methods converge under $(L_0, L_1)$-smoothness, and that (C3) the angles between mini-batch
 # gradients and the full gradient shrink as the batch size grows, so larger batches suffer less
 # bias. This page runs clipped incremental methods on a finite sum with heavy-tailed per-example
@@ -37,11 +37,11 @@
 # gradient.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds the sums, the sampling orders, the partitions and the intervals
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 N = 512  # > 0: examples
 dim = 20  # > 0: parameters
 df = 2.5  # > 0: Student-t degrees of freedom of the features
@@ -66,19 +66,16 @@ rho_small_tol = 0.25  # > 0: |rho| below this at the end of the stalled runs cou
 mono_tol = 0.02  # in [0, inf): the relative bias counts as falling with B if it never rises by more than this
 c2_batch_size = 64  # > 0: batch size of the aligned sum's runs (divides N; at least dim for the certificate)
 c2_gamma = 0.1  # > 0: clipping threshold of the aligned sum's runs
-c2_epoch_step = (
-    0.5  # in (0, 1): alpha N / B, so one unclipped epoch contracts the error by about 1 - c2_epoch_step
-)
+c2_epoch_step = 0.5  # in (0, 1): alpha N / B: an unclipped epoch contracts the error by about 1 - this
 c2_epochs = 60  # > 1: epochs of the aligned sum's runs
 c2_grad_tol = 1e-6  # > 0: converged when the gradient norm is below this fraction of its start
 c2_min_fraction = 1.0  # in (0, 1]: the condition "holds throughout" at this fraction of the logged points
-c2_min_drop = (
-    0.1  # in (0, 1): a run above the tolerance has stalled if its second half lowers the norm by less
-)
+c2_min_drop = 0.1  # in (0, 1): a run above the tolerance has stalled if its second half lowers the norm less
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore.angles import batch_angles, gradient_moments, predicted_cosine, prediction_check
 from clipcore.claims import combine_statuses, decide
@@ -91,12 +88,14 @@ from clipcore.incremental_methods import (
     kappa_bound_check,
     sufficient_condition_check,
 )
-from clipcore.pages import glue_claim, glue_number, glue_text
+from clipcore.pages import glue_claim, glue_number, glue_text, show_figure, show_table
+from clipcore.plots import thin, use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.stats import increase_check
 
 check_profile(profile)
+use_book_style()
 rng = seed_everything(seed)
 prob = heavy_tailed_least_squares(N, dim, df=df, skew=skew, seed=seed)
 x_star = prob.minimizer()
@@ -105,14 +104,19 @@ x_mid = x_star + mid * (x0 - x_star)
 lam_max = prob.max_curvature()
 norms0 = np.linalg.norm(prob.example_grads(x0), axis=1)
 norms_star = np.linalg.norm(prob.example_grads(x_star), axis=1)
-print(f"N = {N}, d = {dim}; |grad F(x0)| = {np.linalg.norm(prob.grad(x0)):.3g}")
-for name, nrm in (("x0", norms0), ("x*", norms_star)):
-    q = np.percentile(nrm, [50, 90, 99, 100])
-    print(
-        f"per-example gradient norms at {name}: median {q[0]:.3g}, 90% {q[1]:.3g}, 99% {q[2]:.3g}, max {q[3]:.3g}"
-    )
 glue_number("im_g0", np.linalg.norm(prob.grad(x0)))
 _ = glue_number("im_tail_star", norms_star.max() / np.median(norms_star))
+
+# %% tags=["remove-input"]
+show_table(
+    [
+        dict(point=name, **dict(zip(("median", "p90", "p99", "max"), np.percentile(nrm, [50, 90, 99, 100]))))
+        for name, nrm in (("start $x_0$", norms0), ("minimiser $x^*$", norms_star))
+    ],
+    {"point": "at", "median": "median", "p90": "90%", "p99": "99%", "max": "largest"},
+    caption=f"Per-example gradient norms of the heavy-tailed sum (N = {N}, d = {dim}, "
+    f"$\\|\\nabla F(x_0)\\|$ = {np.linalg.norm(prob.grad(x0)):.3g}).",
+)
 
 # %% [markdown]
 # At the least-squares solution $x^*$ the per-example gradients sum to zero but are far from
@@ -128,7 +132,7 @@ _ = glue_number("im_tail_star", norms_star.max() / np.median(norms_star))
 # the averaged dynamics $x \leftarrow x - a\,d(x)$ to convergence from the end of the cyclic run
 # (`clipped_floor`): the point where a cycle of vanishing steps no longer moves.
 
-# %%
+# %% tags=["hide-input"]
 thresholds = list(gammas) + [np.inf]
 G_n = len(thresholds)
 runs = {}
@@ -167,13 +171,27 @@ for B in batch_sizes:
         floors[B, gam] = fl.grad_norm
 
 colors = {B: f"C{i}" for i, B in enumerate(batch_sizes)}
-fig, axes = plt.subplots(len(ORDERS), G_n, figsize=(4.2 * G_n, 3.2 * len(ORDERS)), sharex=True, sharey=True)
+fig, axes = plt.subplots(len(ORDERS), G_n, figsize=(3.4 * G_n, 2.9 * len(ORDERS)), sharex=True, sharey=True)
+traj = []
 for o, order in enumerate(ORDERS):
     for g, gam in enumerate(thresholds):
         ax = axes[o, g]
         for B in batch_sizes:
             r = runs[B]
             ax.semilogy(r.evaluations, r.grad_norm[run_index(order, g)], color=colors[B], label=f"B = {B}")
+            keep = thin(len(r.evaluations), 500)
+            traj.append(
+                pd.DataFrame(
+                    dict(
+                        order=order,
+                        gamma=gam,
+                        B=B,
+                        evaluations=r.evaluations[keep],
+                        grad_norm=r.grad_norm[run_index(order, g)][keep],
+                        floor=floors.get((B, gam), np.nan),
+                    )
+                )
+            )
             if np.isfinite(gam) and floors[B, gam] > 1e-6:
                 ax.axhline(floors[B, gam], color=colors[B], ls="--", lw=0.8)
         ax.set_title(
@@ -185,21 +203,38 @@ for o, order in enumerate(ORDERS):
             ax.set_ylabel(r"$\|\nabla\bar F(x)\|$")
 axes[0, 0].legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show_figure("im_trajectories", fig, pd.concat(traj))
 
-# %%
-print(
-    f"{'order':>10} {'B':>4} "
-    + " ".join(f"{'gamma ' + format(g, 'g'):>11}" for g in thresholds)
-    + "   (final |grad F|; zero-of-d floor in brackets)"
-)
+# %% [markdown]
+# :::{glue:figure} im_trajectories
+# :name: fig-im-trajectories
+#
+# $\|\nabla\bar F\|$ along the clipped incremental methods on the heavy-tailed sum, by order (rows)
+# and threshold (columns; the last unclipped), for each batch size $B$; dashed: the floor, the
+# gradient at the zero of the clipped direction. {glue:md}`im_trajectories_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+final = []
 for order in ORDERS:
     for B in batch_sizes:
-        cells = []
+        row = dict(order=order, B=B)
         for g, gam in enumerate(thresholds):
             v = runs[B].grad_norm[run_index(order, g), -1]
-            cells.append(f"{v:>6.3f}" + (f" [{floors[B, gam]:.3f}]" if np.isfinite(gam) else "        "))
-        print(f"{order:>10} {B:>4} " + " ".join(cells))
+            row[f"g{g}"] = f"{v:.3f}" + (f" [{floors[B, gam]:.3f}]" if np.isfinite(gam) else "")
+        final.append(row)
+show_table(
+    final,
+    {
+        "order": "order",
+        "B": "$B$",
+        **{
+            f"g{g}": (f"$\\gamma = {t:g}$" if np.isfinite(t) else "unclipped")
+            for g, t in enumerate(thresholds)
+        },
+    },
+    caption="Final $\\|\\nabla\\bar F\\|$ of every run, with the floor of the zero of $d$ in brackets.",
+)
 
 # %% [markdown]
 # ## Verdicts on the trajectories
@@ -207,7 +242,7 @@ for order in ORDERS:
 # The cyclic order is deterministic, so with decaying steps it should settle at the zero of the
 # clipped direction; the reshuffled and iid orders add sampling noise around it.
 
-# %%
+# %% tags=["hide-cell"]
 biased = [(B, gam) for B in batch_sizes for gam in gammas if floors[B, gam] > 1e-6]
 cyc_final = {
     (B, gam): runs[B].grad_norm[run_index("cyclic", g), -1]
@@ -237,13 +272,6 @@ min_pos_floor = min(floors[k] for k in biased) if biased else float("nan")
 below_ok = bool(biased) and max(unclipped_final.values()) < min_pos_floor
 rho_end = [runs[B].rho[run_index("cyclic", gammas.index(gam)), -1] for B, gam in biased]
 max_rho_end = max(abs(v) for v in rho_end) if rho_end else float("nan")
-print(
-    f"largest gap between a cyclic run and its floor: {floor_dev:.3f} (residual |d|/(n |grad F(x0)|) "
-    f"at the floors <= {floor_residual:.1e}); floors non-increasing in B: {floor_B_ok}, in gamma: {floor_g_ok}; "
-    f"unclipped cyclic/reshuffled end below the smallest positive floor ({min_pos_floor:.3f}): {below_ok} "
-    f"(largest {max(unclipped_final.values()):.3f}); |rho| at the end of the biased cyclic runs <= "
-    f"{max_rho_end:.3f}"
-)
 Q = dict(paper="qian2021", profile=profile)
 glue_claim(
     "im_settle",
@@ -321,7 +349,7 @@ _ = glue_text("im_B_list", ", ".join(str(b) for b in batch_sizes))
 # gets `n_partitions` random partitions into batch-mean components; the plot shows the average
 # of $\rho$, of the relative bias $\|d - \nabla F\|/\|\nabla F\|$ and of the clipped fraction.
 
-# %%
+# %% tags=["hide-input"]
 points = {"start $x_0$": x0, "$x_\\mathrm{mid}$": x_mid}
 stats = {
     (pname, gam): partition_bias(prob, x, gam, bias_batch_sizes, n_partitions=n_partitions, rng=rng)
@@ -348,20 +376,41 @@ for ax, lab in zip(axes, (r"$\rho$", r"relative bias $\|d - \nabla F\|/\|\nabla 
     ax.set_ylabel(lab)
 axes[0].axhline(1, color="k", lw=0.8)
 axes[0].legend(fontsize=8)
-plt.show()
+show_figure(
+    "im_bias",
+    fig,
+    pd.concat(
+        [
+            pd.DataFrame(
+                dict(
+                    point=pname,
+                    gamma=gam,
+                    B=bias_batch_sizes,
+                    rho=v.rho,
+                    relative_bias=v.relative_bias,
+                    clipped_fraction=v.clipped_fraction,
+                )
+            )
+            for (pname, gam), v in stats.items()
+        ]
+    ),
+)
 
-# %%
+# %% [markdown]
+# :::{glue:figure} im_bias
+# :name: fig-im-bias
+#
+# Against the batch size $B$, at the start (solid) and halfway to the minimiser (dashed), for each
+# threshold: the effective step multiplier $\rho$, the relative bias of the clipped direction
+# and the fraction of batches clipped. {glue:md}`im_bias_csv:myst`
+# :::
+
+# %% tags=["hide-cell"]
 bias_dec = all(np.all(np.diff(v.relative_bias) <= mono_tol) for v in stats.values())
 frac_g0 = np.concatenate([stats[p, gammas[0]].clipped_fraction for p in points])
 rho_gain = all(v.rho[-1] > v.rho[0] for v in stats.values())
 bias_first = max(v.relative_bias[0] for v in stats.values())
 bias_last = max(v.relative_bias[-1] for v in stats.values())
-print(
-    f"relative bias non-increasing in B (tolerance {mono_tol}): {bias_dec}; clipped fraction at gamma "
-    f"{gammas[0]:g} between {frac_g0.min():.3f} and {frac_g0.max():.3f}; "
-    f"rho larger at the largest B than at B = {bias_batch_sizes[0]}: {rho_gain}; "
-    f"largest relative bias at the smallest B {bias_first:.3f}, at the largest B {bias_last:.3f}"
-)
 glue_claim(
     "im_bias_dec",
     where="claim C3",
@@ -409,11 +458,13 @@ _ = glue_text("im_Bmax", f"{bias_batch_sizes[-1]}")
 # identity.) Below, $\kappa$ and $\rho$ along the cyclic runs with the smallest threshold, and
 # the check of the bound at every logged point of every run.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+kr = []
 for B in batch_sizes:
     r = runs[B]
     i = run_index("cyclic", 0)
+    kr.append(pd.DataFrame(dict(B=B, epoch=r.epochs, kappa=r.kappa[i], rho=r.rho[i])))
     axes[0].semilogx(r.epochs + 1, r.kappa[i], color=colors[B], label=f"B = {B}")
     axes[1].semilogx(r.epochs + 1, r.rho[i], color=colors[B], label=f"B = {B}")
 axes[0].axhline(0, color="k", lw=0.8)
@@ -424,9 +475,17 @@ for ax in axes:
     ax.set_xlabel("epoch + 1")
     ax.set_title(f"cyclic, $\\gamma = {gammas[0]:g}$", fontsize=10)
 axes[0].legend(fontsize=8)
-plt.show()
+show_figure("im_kappa", fig, pd.concat(kr))
 
-# %%
+# %% [markdown]
+# :::{glue:figure} im_kappa
+# :name: fig-im-kappa
+#
+# Along the clipped cyclic runs on the heavy-tailed sum: $\kappa = \min_j\cos\theta_j$ (left)
+# and $\rho$ (right), per epoch. {glue:md}`im_kappa_csv:myst`
+# :::
+
+# %% tags=["hide-cell"]
 check = kappa_bound_check([runs[B] for B in batch_sizes])
 n_pts, n_cond, bound_ok, min_margin = check.n_points, check.n_condition, check.holds, check.min_margin
 start_cond = [B for B in batch_sizes if runs[B].kappa[0, 0] > 0]
@@ -434,11 +493,6 @@ start_cond = [B for B in batch_sizes if runs[B].kappa[0, 0] > 0]
 stalled = [(runs[B].epochs, runs[B].kappa[run_index("cyclic", gammas.index(gam))]) for B, gam in biased]
 last_cond = max((int(e[k > 0].max()) for e, k in stalled if np.any(k > 0)), default=-1)
 disp = max(runs[B].displacement_ratio.max() for B in batch_sizes)
-print(
-    f"kappa > 0 at {n_cond} of {n_pts} logged points; bound holds there: {bound_ok} "
-    f"(smallest margin {min_margin:.3g}); kappa > 0 at x0 for B in {start_cond}; last epoch with kappa > 0: "
-    f"{last_cond}; largest displacement ratio |x^i - x^0|/(i alpha gamma): {disp:.6f}"
-)
 glue_text("im_n_cond", f"{n_cond}")
 glue_text("im_n_pts", f"{n_pts}")
 glue_claim(
@@ -502,7 +556,7 @@ _ = glue_claim(
 # stalls above it, is **inconclusive** if it is still falling, and is **not-testable** if the
 # condition does not hold throughout.
 
-# %%
+# %% tags=["hide-input"]
 aligned = interpolating_least_squares(N, dim, df=df, seed=seed)
 cert = kappa_certificate(aligned, c2_batch_size)
 c2 = clipped_incremental(
@@ -537,7 +591,19 @@ live = c2.grad_norm[cyc] > 1e-12 * c2.grad_norm[cyc, :1]
 cert_ok = bool(np.all(c2.kappa[cyc][live] >= cert * (1 - 1e-9)))
 clip0 = c2.clipped_fraction[c2_rows, 0].min()
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+c2_rows_data = [
+    pd.DataFrame(
+        dict(
+            sum="interpolating",
+            order=o,
+            epoch=c2.epochs,
+            kappa=c2.kappa[k],
+            grad_ratio=c2.grad_norm[k] / c2.grad_norm[k, 0],
+        )
+    )
+    for k, o in enumerate(ORDERS)
+]
 for k, order in enumerate(ORDERS):
     axes[0].plot(
         c2.epochs, c2.kappa[k], color=f"C{k}", label=f"interpolating, {order}, $\\gamma = {c2_gamma:g}$"
@@ -563,12 +629,48 @@ axes[1].set_ylabel(r"$\|\nabla\bar F(x)\| / \|\nabla\bar F(x_0)\|$")
 for ax in axes:
     ax.set_xlabel("epoch")
     ax.legend(fontsize=7)
-plt.show()
-print(
-    f"interpolating sum: condition at {c2_check.cond_fraction:.3f} of {c2_check.n_points} points, min kappa "
-    f"{c2_check.kappa_min:.3f}, certificate {cert:.3f} (logged kappa above it: {cert_ok}), clipped fraction at "
-    f"x0 >= {clip0:.2f}; final gradient ratio {c2_check.final_ratio:.2e} -> {c2_check.status}; heavy-tailed "
-    f"sum: condition at {heavy_frac:.3f} of its clipped points -> {heavy_status}"
+c2_rows_data.append(
+    pd.DataFrame(
+        dict(
+            sum="heavy-tailed",
+            order="cyclic",
+            epoch=hr.epochs,
+            kappa=hr.kappa[ih],
+            grad_ratio=hr.grad_norm[ih] / hr.grad_norm[ih, 0],
+        )
+    )
+)
+show_figure("im_c2_runs", fig, pd.concat(c2_rows_data))
+show_table(
+    [
+        dict(
+            sum="interpolating",
+            share=c2_check.cond_fraction,
+            n=c2_check.n_points,
+            kappa_min=c2_check.kappa_min,
+            final=c2_check.final_ratio,
+            status=c2_check.status,
+        ),
+        dict(
+            sum="heavy-tailed",
+            share=heavy_frac,
+            n=sum(c.n_points for c in heavy_checks.values()),
+            kappa_min=float("nan"),
+            final=float("nan"),
+            status=heavy_status,
+        ),
+    ],
+    {
+        "sum": "sum",
+        "share": "share of points with $\\kappa > 0$",
+        "n": "points",
+        "kappa_min": "smallest $\\kappa$",
+        "final": "final gradient ratio",
+        "status": "C2",
+    },
+    formats={"share": ".1%", "kappa_min": ".3f", "final": ".2e"},
+    caption=f"Claim C2's sufficient condition along the clipped runs (certificate {cert:.3f}; "
+    f"logged κ above it: {'yes' if cert_ok else 'no'}; clipped fraction at the start at least {clip0:.2f}).",
 )
 
 glue_number("im_c2_B", c2_batch_size)
@@ -624,6 +726,16 @@ _ = glue_claim(
 )
 
 # %% [markdown]
+# :::{glue:figure} im_c2_runs
+# :name: fig-im-c2-runs
+#
+# Claim C2 where its sufficient condition can hold: $\kappa$ (left) and the gradient norm
+# relative to the start (right) along clipped runs on the interpolating sum, by order (with the
+# unclipped cyclic run and the certificate), against the heavy-tailed sum's cyclic run (dashed).
+# {glue:md}`im_c2_runs_csv:myst`
+# :::
+
+# %% [markdown]
 # **Verdict (C2).** {glue:md}`im_c2`. On the interpolating sum the condition holds at
 # {glue:text}`im_c2_frac_pct:.1f`% of the {glue:text}`im_c2_npts:.0f` logged points of the clipped
 # runs, with $\kappa$ never below {glue:text}`im_c2_kappa_min:.2f`; the certificate
@@ -658,9 +770,9 @@ _ = glue_claim(
 # every B; a batch size is **inconclusive** when the sampling spread of the measured mean
 # ($z\,\mathrm{se}/p$) exceeds the tolerance, or when the error is within the spread of it.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(points), figsize=(6 * len(points), 4), layout="constrained", sharey=True)
-angle_res = {}
+angle_res, angle_rows = {}, []
 for k, (ax, (pname, x)) in enumerate(zip(axes, points.items())):
     ba = batch_angles(
         prob.example_grads(x),
@@ -678,6 +790,11 @@ for k, (ax, (pname, x)) in enumerate(zip(axes, points.items())):
     Bf = np.geomspace(Bs[0], Bs[-1], 200)
     m2, s2 = gradient_moments(prob.example_grads(x))
     ax.semilogx(Bf, predicted_cosine(m2, s2, N, Bf), "k--", label="prediction")
+    angle_rows.append(
+        pd.DataFrame(
+            dict(point=pname, B=Bs, mean_cos=ba.mean_cos, se_cos=ba.se_cos, predicted_cos=ba.pred_cos)
+        )
+    )
     ax.set_xlabel("batch size B")
     ax.set_title(
         pname + f", $\\|\\nabla\\bar F\\| = {np.sqrt(m2):.3g}$, $\\sigma = {np.sqrt(s2):.3g}$", fontsize=10
@@ -685,9 +802,18 @@ for k, (ax, (pname, x)) in enumerate(zip(axes, points.items())):
     angle_res[pname] = ba
 axes[0].set_ylabel(r"$\cos\theta$ (batch gradient, full gradient)")
 axes[0].legend(fontsize=8)
-plt.show()
+show_figure("im_angles", fig, pd.concat(angle_rows))
 
-# %%
+# %% [markdown]
+# :::{glue:figure} im_angles
+# :name: fig-im-angles
+#
+# Cosines between batch gradients and the full gradient against the batch size (dots: batches;
+# line: their mean), with the sampling-without-replacement prediction (dashed), at the start and
+# halfway to the minimiser. {glue:md}`im_angles_csv:myst`
+# :::
+
+# %% tags=["hide-cell"]
 shrink = combine_statuses(increase_check(ba.mean_cos, ba.se_cos, level=level) for ba in angle_res.values())
 pc = {
     p: prediction_check(ba.mean_cos, ba.se_cos, ba.pred_cos, tol=angle_rtol, level=level)
@@ -697,14 +823,23 @@ pa = {
     p: prediction_check(ba.mean_angle, ba.se_angle, ba.pred_angle, tol=angle_rtol, level=level)
     for p, ba in angle_res.items()
 }
-for pname, ba in angle_res.items():
-    print(pname)
-    for k, B in enumerate(angle_batch_sizes):
-        print(
-            f"  B={B:>4}: cos {ba.mean_cos[k]:.4f} (se {ba.se_cos[k]:.4f}) vs {ba.pred_cos[k]:.4f}, rel {pc[pname].rel_error[k]:.3f} "
-            f"+- {pc[pname].spread[k]:.3f} {pc[pname].statuses[k]}; angle {ba.mean_angle[k]:.2f} vs {ba.pred_angle[k]:.2f} deg, "
-            f"rel {pa[pname].rel_error[k]:.3f} +- {pa[pname].spread[k]:.3f} {pa[pname].statuses[k]}"
-        )
+angle_table = [
+    dict(
+        point=pname,
+        B=B,
+        cos=ba.mean_cos[k],
+        se=ba.se_cos[k],
+        pred=ba.pred_cos[k],
+        rel=pc[pname].rel_error[k],
+        spread=pc[pname].spread[k],
+        cos_status=pc[pname].statuses[k],
+        angle=ba.mean_angle[k],
+        pred_angle=ba.pred_angle[k],
+        angle_status=pa[pname].statuses[k],
+    )
+    for pname, ba in angle_res.items()
+    for k, B in enumerate(angle_batch_sizes)
+]
 
 
 def worst(checks):
@@ -762,6 +897,34 @@ _ = glue_claim(
         rtol=angle_rtol, worst_rel_error=ang_worst, worst_B=ang_worst_B, worst_spread=ang_worst_spread
     ),
     **Q,
+)
+
+# %% tags=["remove-input"]
+show_table(
+    angle_table,
+    {
+        "point": "at",
+        "B": "$B$",
+        "cos": "mean cosine",
+        "se": "its s.e.",
+        "pred": "predicted",
+        "rel": "relative error",
+        "spread": "sampling spread",
+        "cos_status": "cosine",
+        "angle": "mean angle (°)",
+        "pred_angle": "predicted (°)",
+        "angle_status": "angle",
+    },
+    formats={
+        "cos": ".4f",
+        "se": ".4f",
+        "pred": ".4f",
+        "rel": ".3f",
+        "spread": ".3f",
+        "angle": ".2f",
+        "pred_angle": ".2f",
+    },
+    caption="Measured against predicted cosines and angles, per batch size (claim C3).",
 )
 
 # %% [markdown]

@@ -14,7 +14,7 @@
 # # A lower bound for fixed-step GD
 #
 # The previous page showed gradient descent slowing down as the initial gradient $M$ grows while
-# clipped GD does not. **Theorem 4** of Zhang et al. says this is unavoidable for *every* fixed
+# clipped GD does not. **Theorem 4** of {cite:t}`zhang2020why` says this is unavoidable for *every* fixed
 # step: on the class of $(L_0, L_1)$-smooth functions with $L_0, L_1 \ge 1$ and gradients at most
 # $M > 1$ on the initial sublevel set, fixed-step GD needs
 #
@@ -67,11 +67,11 @@
 # values of `M_grid` with $L_1M$ at most `max_L1M`, so that the bound stays below the cap.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # unused: this page runs on NumPy
+seed = 0  # seeds NumPy (everything here is deterministic)
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 M_grid = [10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0, 31600.0, 100000.0]  # > 1: initial gradients M
 L1_grid = [1.0, 3.0, 10.0]  # in [1, inf): the L1 of the classes (each run with L0 as L1 and with L0 as 1)
 max_L1M = 100000.0  # > 1: a class runs the M of M_grid with L1 M at most this
@@ -83,21 +83,24 @@ n_h = 220  # > 1: log-spaced steps in the grid
 max_steps = 200000  # > 0: runs not done by then count as at least max_steps
 log_fit_rtol = 0.05  # > 0: clipped GD grows like log M if a + b log M fits its counts to this relative error
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore import theory
 from clipcore.claims import decide
 from clipcore.deterministic_descent import clipped_rule, fit_log_growth, gd_rule, iterations_to_eps
-from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict
+from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.scalar_problems import ExponentialWall, HardInstanceB
 from clipcore.stats import loglog_slope
 
 check_profile(profile)
-seed_everything(seed)  # everything here is deterministic; seeded for uniformity
+use_book_style()
+_ = seed_everything(seed)  # everything here is deterministic; seeded for uniformity
 M_all = np.asarray(M_grid, dtype=float)
 h = np.logspace(np.log10(h_min), np.log10(h_max), n_h)
 fB = HardInstanceB(eps)
@@ -112,7 +115,7 @@ classes = sorted({(float(L1), float(L1)) for L1 in L1_grid} | {(1.0, float(L1)) 
 # cost is certified above `max_steps` by the bound $(\Delta - c\epsilon^2)/(4h\epsilon^2)$ is not
 # simulated on either function: its cost is at least `max_steps` whatever $T(f_W)$ is.
 
-# %%
+# %% tags=["hide-input"]
 slow_B = (delta - theory.FB_LEVEL * eps**2) / (4 * h * eps**2) > max_steps
 TB = np.full(n_h, np.inf)
 TB[~slow_B] = iterations_to_eps(fB, x0B, gd_rule, eps, max_steps, h=h[~slow_B])
@@ -146,53 +149,108 @@ for r in res.values():
     r["certified"] = (r["gd"] >= r["bound"]) & (~r["capped"] | (max_steps >= r["bound"]))
     r["fit"] = fit_log_growth(r["M"], r["clipW"])
 
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+rows = pd.DataFrame(
+    [
+        dict(
+            L0=L0,
+            L1=L1,
+            M=m,
+            gd_best=r["gd"][i],
+            capped=bool(r["capped"][i]),
+            h_best=r["h_best"][i],
+            h_star=r["h_star"][i],
+            bound=r["bound"][i],
+            gd_over_bound=r["ratio"][i],
+            gd_over_pair=r["gd"][i] / r["pair"][i],
+            clipped_fW=r["clipW"][i],
+            clipped_fit=r["fit"]["a"] + r["fit"]["b"] * np.log(m),
+        )
+        for (L0, L1), r in res.items()
+        for i, m in enumerate(r["M"])
+    ]
+)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
 for (L0, L1), r in res.items():
     ls = "-" if L0 == L1 else "--"
-    label = f"$(L_0, L_1) = ({L0:g}, {L1:g})$"
-    (line,) = axes[0].semilogx(L1 * r["M"], r["ratio"], "o" + ls, label=label)
+    (line,) = axes[0].semilogx(L1 * r["M"], r["ratio"], "o" + ls, label=f"$(L_0, L_1) = ({L0:g}, {L1:g})$")
     axes[0].semilogx(L1 * r["M"], r["gd"] / r["pair"], ls, color=line.get_color(), alpha=0.35)
-    axes[2].semilogx(r["M"], r["clipW"], "^" + ls, color=line.get_color(), label=label)
-    axes[2].semilogx(
-        r["M"], r["fit"]["a"] + r["fit"]["b"] * np.log(r["M"]), ":", color=line.get_color(), lw=0.8
-    )
     if L0 == L1:
         axes[1].loglog(L1 * r["M"], r["gd"], "o-", color=line.get_color(), label=f"GD, $L_1 = {L1:g}$")
         axes[1].loglog(L1 * r["M"], r["bound"], "k--", lw=0.8)
 axes[0].axhline(1.0, color="k", lw=0.8)
 axes[0].set_xlabel("$L_1 M$")
 axes[0].set_ylabel("GD's cost at its best step / bound")
-axes[0].set_title("markers: Theorem 4 (transcribed); faint: the pair's own bound")
+axes[0].set_title("(a) against Theorem 4; faint: the pair's bound")
 axes[0].legend(fontsize=8)
 axes[1].axhline(max_steps, color="grey", lw=0.8, ls=":", label="max_steps (cap)")
 axes[1].set_xlabel("$L_1 M$")
 axes[1].set_ylabel(rf"iterations to $|f'| \leq {eps}$")
-axes[1].set_title(r"GD, best fixed step, $L_0 = L_1$ (dashed: Theorem 4)")
+axes[1].set_title(r"(b) GD, best fixed step, $L_0 = L_1$")
 axes[1].legend(fontsize=8)
-axes[2].set_xlabel("$M$")
-axes[2].set_ylabel("clipped GD's iterations on $f_W$")
-axes[2].set_title(r"clipped GD (Theorem 3) on $f_W$; dotted: $a + b\log M$")
-axes[2].legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show_figure("lb_gd", fig, rows)
 
-# %%
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
 for (L0, L1), r in res.items():
-    print(f"--- (L0, L1) = ({L0:g}, {L1:g})")
-    print(
-        f"{'M':>9} {'GD best':>9} {'h best':>10} {'h*':>10} {'bound':>10} {'GD/bound':>9} {'GD/pair':>8} {'clip W':>7}"
-    )
-    for i, m in enumerate(r["M"]):
-        print(
-            f"{m:>9.4g} {r['gd'][i]:>9.0f} {r['h_best'][i]:>10.3g} {r['h_star'][i]:>10.3g} "
-            f"{r['bound'][i]:>10.4g} {r['ratio'][i]:>9.3f} {r['gd'][i] / r['pair'][i]:>8.3f} {r['clipW'][i]:>7.0f}"
-        )
-    print(f"clipped GD on f_B: {r['clipB']:.0f}; fit a + b log M: {r['fit']}")
+    ls = "-" if L0 == L1 else "--"
+    (line,) = ax.semilogx(r["M"], r["clipW"], "^" + ls, label=f"$(L_0, L_1) = ({L0:g}, {L1:g})$")
+    ax.semilogx(r["M"], r["fit"]["a"] + r["fit"]["b"] * np.log(r["M"]), ":", color=line.get_color(), lw=0.8)
+ax.set_xlabel("$M$")
+ax.set_ylabel("clipped GD's iterations on $f_W$")
+ax.legend(fontsize=8)
+fig.tight_layout()
+show_figure("lb_clipped", fig, rows[["L0", "L1", "M", "clipped_fW", "clipped_fit"]])
+
+# %% [markdown]
+# :::{glue:figure} lb_gd
+# :name: fig-lb-gd
+#
+# (a) GD's cost at its best fixed step divided by Theorem 4's bound (markers; at least 1 certifies
+# the bound), and by the pair's own bound (faint), against $L_1M$, for the classes $L_0 = L_1$
+# (solid) and $L_0 = 1$ (dashed). (b) The cost itself for $L_0 = L_1$, with the bound (dashed)
+# and the cap. {glue:md}`lb_gd_csv:myst`
+# :::
+#
+# :::{glue:figure} lb_clipped
+# :name: fig-lb-clipped
+#
+# Clipped GD with Theorem 3's parameters on the steep instance $f_W$, against $M$, with the
+# fitted $a + b\log M$ (dotted). {glue:md}`lb_clipped_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    rows,
+    {
+        "L0": "$L_0$",
+        "L1": "$L_1$",
+        "M": "$M$",
+        "gd_best": "GD, best step",
+        "h_best": "best $h$",
+        "h_star": "$h^*$",
+        "bound": "Theorem 4 bound",
+        "gd_over_bound": "GD / bound",
+        "gd_over_pair": "GD / pair's bound",
+        "clipped_fW": "clipped GD on $f_W$",
+    },
+    formats={
+        "L0": "g",
+        "L1": "g",
+        "M": ".4g",
+        "gd_best": ",.0f",
+        "clipped_fW": ",.0f",
+        "gd_over_bound": ".3f",
+        "gd_over_pair": ".3f",
+    },
+    caption="Every class and $M$ of the figures above.",
+)
 
 # %% [markdown]
 # ## Verdicts
 
-# %%
+# %% tags=["hide-cell"]
 glue_number("lb_fB_c", theory.FB_LEVEL)
 glue_text("lb_max_steps", f"{max_steps:,}")
 glue_text("lb_L1s", ", ".join(f"{L1:g}" for L1 in sorted(set(L1_grid))))
@@ -343,18 +401,16 @@ glue_number("lb_clipB_min", min(clipB.values()))
 glue_number("lb_clipB_max", max(clipB.values()))
 n_capped = sum(int(r["capped"].sum()) for r in res.values())
 glue_number("lb_n_capped_best", n_capped)
-print(f"L0 = L1: certified {ok_same}; L0 = 1: certified {ok_small} (factor {factor:.3f}); pair {pair_ok}")
-print(
-    f"clipped GD on f_W: b in [{b_lo:.3f}, {b_hi:.3f}] (predicted {b_pred:.3g}), residual {worst_resid:.4f}"
-)
 
 # %% [markdown]
 # **Theorem 4, $L_0 = L_1$.** On the classes with $L_0 = L_1$ ($L_1 \in \{$ {glue:md}`lb_L1s` $\}$)
 # the transcribed bound {glue:md}`lb_thm4_bound`: the smallest ratio of GD's cost at its best
-# fixed step to the bound is {glue:text}`lb_ratio_min_same:.3f` (a ratio of at least 1 at every
+# fixed step to the bound is {glue:text}`lb_ratio_min_same:.3f` ({numref}`fig-lb-gd`; a ratio of at least 1 at every
 # $M$ certifies it). The cap `max_steps` = {glue:md}`lb_max_steps` is {glue:md}`lb_cap`.
 #
-# {glue:md}`lb_table_same`
+# ```{glue:md} lb_table_same
+# :format: myst
+# ```
 #
 # **Theorem 4, $L_0 = 1$.** In the smallest class the check is {glue:md}`lb_thm4_L0_one`. The
 # wall falls short of the transcribed bound for $L_1 =$ {glue:md}`lb_short`: the smallest ratio
@@ -368,7 +424,9 @@ print(
 # $\log(1 + L_1M/L_0)$ in place of $\log M + 1$: its smallest value is
 # {glue:text}`lb_corr_min:.3f`, so {glue:md}`lb_corr_ok`.
 #
-# {glue:md}`lb_table_small`
+# ```{glue:md} lb_table_small
+# :format: myst
+# ```
 #
 # - **The construction's own bound** (identity check of the derivation above)
 #   {glue:md}`lb_pair_bound`: the smallest ratio of GD's cost to it is {glue:text}`lb_pair_min:.3f`.
@@ -377,7 +435,8 @@ print(
 #   capped runs. In the class {glue:md}`lb_class1` the fitted log–log exponent of GD's cost in $M$
 #   is {glue:text}`lb_slope_gd:.3f`, against {glue:text}`lb_slope_bound:.3f` for the bound: both
 #   follow $M/\log M$, whose local exponent stays below 1 on this range.
-# - **Clipped GD** (Remark 5) {glue:md}`lb_clip_log`, judged on the steep instance itself. Its
+# - **Clipped GD** (Remark 5) {glue:md}`lb_clip_log`, judged on the steep instance itself
+#   ({numref}`fig-lb-clipped`). Its
 #   count on $f_W$ is $a + b\log M$ with $b$ between {glue:text}`lb_b_lo:.2f` and
 #   {glue:text}`lb_b_hi:.2f` over the classes (largest relative residual {glue:text}`lb_resid:.3f`,
 #   tolerance {glue:text}`lb_log_tol:.2g`), against the predicted $b =$ {glue:text}`lb_b_pred:.3g`:

@@ -14,7 +14,7 @@
 # # Stochastic gradients: clipped SGD versus SGD
 #
 # With noisy gradients $g_k = \nabla f(x_k) + \xi_k$, unbiased and bounded,
-# $\|\xi_k\| \le \tau$ (Assumption 5), Zhang et al. prove:
+# $\|\xi_k\| \le \tau$ (Assumption 5), {cite:t}`zhang2020why` prove:
 #
 # - **Theorem 7 (clipped SGD).** With $\eta = \min\{1/(20L_0), 1/(128L_1\tau), 1/\sqrt{T}\}$ and the
 #   step printed as $h_k = \min\{1/(16\eta L_1(\|g_k\| + \tau)), \eta\}$, $T_\epsilon \le T$ once
@@ -44,11 +44,11 @@
 # with $\Delta$ held fixed, and the two readings at a long horizon.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # auto, cpu, cuda, cuda:N or mps: where the runs are simulated (torch)
+seed = 0  # seeds the noise of every run (common random numbers across methods)
+data_dir = None  # unused: no data set
+results_dir = "results"  # unused: nothing is trained
 M7_grid = [1.5, 3.0, 10.0, 31.6, 100.0]  # > 0: initial gradient norms of the Theorem 7 check
 eps7 = 0.5  # > 0: target gradient norm of the Theorem 7 check
 tau7 = 0.2  # > 0: noise radius of the Theorem 7 check
@@ -70,21 +70,21 @@ T_long = 1000000  # > 0: a longer horizon for the readings stress test (smaller 
 M_long = 100000.0  # > 0: initial gradient of the stress test
 steps_long = 4500  # > 0: iterations simulated out of the T_long of the stress test
 runs_long = 64  # > 0: runs per start in the stress test
-flat_slope = (
-    0.1  # > 0: a log-log slope of T_eps in M whose interval lies below this counts as not growing ...
-)
+flat_slope = 0.1  # > 0: a slope of T_eps in M whose interval lies below this is not growing ...
 growing_slope = 0.5  # > 0: ... and one whose interval lies above this as growing
 
-# %%
+# %% tags=["hide-cell"]
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from clipcore import theory
 from clipcore.claims import decide, from_interval
-from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict
+from clipcore.pages import glue_claim, glue_number, glue_text, glue_verdict, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import resolve_device, seed_everything
 from clipcore.scalar_problems import ExponentialWall, HardInstanceA, min_gap_for_gradient
@@ -101,7 +101,8 @@ from clipcore.stochastic_descent import (
 )
 
 check_profile(profile)
-seed_everything(seed)
+use_book_style()
+_ = seed_everything(seed)
 dev = resolve_device(device)
 if dev.type == "cpu":
     torch.set_num_threads(1)  # tensors of a few thousand entries: threads cost more than they give
@@ -121,7 +122,7 @@ fracs = np.arange(1, n_starts + 1) / n_starts
 # that then $T_\epsilon \le T$: at least half of the runs reach $\epsilon$ within $T$. Runs that
 # never reach it count as failures. An $M$ whose bound is above `T7_cap` is not run.
 
-# %%
+# %% tags=["hide-input"]
 prob7 = SeparableProblem(HardInstanceA(L1), dim)
 M7 = np.asarray(M7_grid, dtype=float)
 x07 = np.stack([prob7.start_for_gradient(m) for m in M7])
@@ -141,12 +142,38 @@ for i in np.flatnonzero(run7):
         t7[reading][i] = hitting_time_from_hits(hb, T_i).max()  # worst start; inf: more than half never hit
         never7[reading][i] = float((hb > T_i).double().mean())
 
-print(f"{'M':>7} {'Delta':>8} {'bound = T':>10} {'intended':>9} {'printed':>8} {'never hit':>10}")
-for i, m in enumerate(M7):
-    print(
-        f"{m:>7.4g} {delta7[i]:>8.4g} {bound7[i]:>10.4g} {t7['intended'][i]:>9.0f} {t7['printed'][i]:>8.0f} "
-        f"{max(never7['intended'][i], never7['printed'][i]):>10.3g}"
+thm7 = pd.DataFrame(
+    dict(
+        M=M7,
+        delta=delta7,
+        bound=bound7,
+        run=run7,
+        intended=t7["intended"],
+        printed=t7["printed"],
+        never_hit=np.fmax(never7["intended"], never7["printed"]),
     )
+)
+show_table(
+    thm7,
+    {
+        "M": "$M$",
+        "delta": "$\\Delta$",
+        "bound": "bound = horizon",
+        "run": "run",
+        "intended": "$T_\\epsilon$, intended",
+        "printed": "$T_\\epsilon$, printed",
+        "never_hit": "largest share never reaching $\\epsilon$",
+    },
+    formats={
+        "M": ".4g",
+        "delta": ".4g",
+        "bound": ",.0f",
+        "intended": ",.0f",
+        "printed": ",.0f",
+        "never_hit": ".1%",
+    },
+    caption="Theorem 7 with the bound as horizon (–: not run, the bound is above T7_cap).",
+)
 
 # %% [markdown]
 # ## $T_\epsilon$ against $M$ at a fixed gap
@@ -172,7 +199,7 @@ for i, m in enumerate(M7):
 # step up to 1000 times it (as the clipped-versus-GD page tunes GD). The slopes in $M$ come with
 # {glue:text}`st_level:.0%` bootstrap intervals, resampling the runs.
 
-# %%
+# %% tags=["hide-input"]
 M = np.asarray(M_grid, dtype=float)
 delta_fix = delta_factor * M.max() / L1
 walls = [ExponentialWall(1.0, L1, float(m)) for m in M]
@@ -207,14 +234,14 @@ slope_sgd = loglog_slope_interval(
     M_eff[steep], t_eps["SGD (Theorem 8)"][steep], boot["SGD (Theorem 8)"][:, steep], level
 )
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
 ax = axes[0]
 for (name, te), mk in zip(t_eps.items(), "^sd"):
     ax.loglog(M_eff, np.where(np.isfinite(te), te, np.nan), mk + "-", label=name)
 ax.axvline(math.sqrt(T) / L1 - tau, color="grey", lw=0.8, ls="-.", label=r"$M + \tau = \sqrt{T}/L_1$")
 ax.set_xlabel(r"$M = |f_M'(x_0)|$")
 ax.set_ylabel(rf"$T_\epsilon$ (worst of {n_starts} starts), $\epsilon = {eps}$")
-ax.set_title(rf"capped walls at gap $\Delta = {delta_fix:,.0f}$, $\tau = {tau}$, {runs} runs")
+ax.set_title(rf"(a) capped walls, $\Delta = {delta_fix:,.0f}$, $\tau = {tau}$")
 ax.legend(fontsize=8)
 ax = axes[1]
 ax.semilogx(M7, np.where(run7, t7["intended"] / bound7, np.nan), "^-", label="intended reading")
@@ -223,22 +250,49 @@ ax.axhline(1.0, color="k", lw=0.8, label="the bound")
 ax.set_yscale("log")
 ax.set_xlabel("$M$ (axis start on $\\sum_i f_A(x_i)$)")
 ax.set_ylabel(r"$T_\epsilon$ / Theorem 7 bound (horizon = bound)")
-ax.set_title(rf"Theorem 7 check: $\epsilon = {eps7}$, $\tau = {tau7}$, $d = {dim}$")
+ax.set_title(rf"(b) Theorem 7: $\epsilon = {eps7}$, $\tau = {tau7}$, $d = {dim}$")
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
-
-# %%
 names = list(t_eps)
-print(f"delta = {delta_fix:.4g}; eta = {eta:.4g}")
-print(f"{'cap':>8} {'M':>8} {'x0':>8} " + " ".join(f"{n[:22]:>22}" for n in names) + f" {'best h / h8':>11}")
-for i in range(len(M)):
-    print(
-        f"{M[i]:>8.4g} {M_eff[i]:>8.4g} {x0s[i]:>8.4g} "
-        + " ".join(f"{t_eps[n][i]:>22.0f}" for n in names)
-        + f" {h_best[i] / h8[i]:>11.3g}"
-    )
-print(f"slopes (point, lo, hi): clipped {slope_clip}, SGD Thm 8 on steep M {slope_sgd}")
+sweep = pd.DataFrame(dict(cap=M, M=M_eff, x0=x0s, **{n: t_eps[n] for n in names}, best_h_over_h8=h_best / h8))
+show_figure(
+    "st_sweep",
+    fig,
+    pd.concat(
+        [
+            sweep.melt(id_vars=["M"], value_vars=names, var_name="method", value_name="T_eps").assign(
+                panel="a"
+            ),
+            thm7.melt(
+                id_vars=["M"], value_vars=["intended", "printed"], var_name="method", value_name="T_eps"
+            ).assign(panel="b", bound=np.tile(bound7, 2)),
+        ]
+    ),
+)
+
+# %% [markdown]
+# :::{glue:figure} st_sweep
+# :name: fig-st-sweep
+#
+# (a) $T_\epsilon$ (worst start) against $M$ at a fixed gap $\Delta$, on capped exponential walls:
+# clipped SGD (intended reading), SGD at Theorem 8's step and SGD at its best fixed step; right
+# of the dash-dotted line Theorem 8's step depends on $M$. (b) The Theorem 7 check: $T_\epsilon$
+# over the bound, with the bound as horizon. {glue:md}`st_sweep_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    sweep,
+    {
+        "cap": "cap",
+        "M": "$M$",
+        "x0": "$x_0$",
+        **{n: n for n in names},
+        "best_h_over_h8": "best $h$ / Theorem 8's",
+    },
+    formats={"cap": ".4g", "M": ".4g", "x0": ".4g", **{n: ",.0f" for n in names}},
+    caption=f"The fixed-gap sweep: $T_\\epsilon$ by method (Δ = {delta_fix:,.0f}, η = {eta:.3g}).",
+)
 
 # %% [markdown]
 # ## The readings at a long horizon
@@ -249,32 +303,49 @@ print(f"slopes (point, lo, hi): clipped {slope_clip}, SGD Thm 8 on steep M {slop
 # on $\sum_i f_A(x_i)$ at the sweep's $\epsilon$ and $\tau$, from the sublevel set of
 # $M =$ `M_long` (`runs_long` runs per start); we follow the first `steps_long` iterations.
 
-# %%
+# %% tags=["hide-input"]
 x0_long = prob7.start_for_gradient(M_long)
 starts_long = x0_long[None, :] * fracs[:, None]
 eta_long = theory.clipped_sgd_parameters(prob7.L0, prob7.L1, tau, T_long)
-long_runs = {}
-fig, ax = plt.subplots(figsize=(6, 4))
+long_runs, medians = {}, {}
+fig, ax = plt.subplots(figsize=(6.5, 4))
 for reading in ("intended", "printed"):
     rule = clipped_sgd_rule(eta_long, prob7.L1, tau, reading)
     gn = run_stochastic(prob7, starts_long, rule, tau, steps_long, runs_long, generator=seed, device=dev)
     gn = gn.cpu().numpy()
     long_runs[reading] = (gn < eps).any(-1)  # (start, run): reached eps at some t <= steps_long
-    ax.semilogy(np.median(np.minimum.accumulate(gn[-1], axis=-1), axis=0), label=reading)
+    medians[reading] = np.median(np.minimum.accumulate(gn[-1], axis=-1), axis=0)
+    ax.semilogy(medians[reading], label=reading)
 ax.axhline(eps, color="k", lw=0.8, ls="--", label=r"$\epsilon$")
 ax.set_xlabel("iteration $t$")
 ax.set_ylabel(r"median of $\min_{k \leq t}\|\nabla f(x_k)\|$")
-ax.set_title(f"T = {T_long:,}, eta = {eta_long:.2g}, M = {M_long:,.0f} (axis start)")
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
-for reading, reached in long_runs.items():
-    print(f"{reading}: fraction of runs below eps within {steps_long} steps, per start: {reached.mean(1)}")
+show_figure("st_long", fig, pd.DataFrame(dict(t=np.arange(len(medians["intended"])), **medians)))
+
+# %% [markdown]
+# :::{glue:figure} st_long
+# :name: fig-st-long
+#
+# The two readings of Theorem 7's step at the long horizon `T_long`: the median over the runs
+# of the farthest start of the smallest gradient norm so far. {glue:md}`st_long_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    [
+        dict(reading=r, **{f"start {k + 1}": float(f) for k, f in enumerate(reached.mean(1))})
+        for r, reached in long_runs.items()
+    ],
+    formats={f"start {k + 1}": ".0%" for k in range(n_starts)},
+    caption=f"Share of the runs of each start below ε within {steps_long:,} steps "
+    f"(T = {T_long:,}, η = {eta_long:.2g}, M = {M_long:,.0f}).",
+)
 
 # %% [markdown]
 # ## Verdicts
 
-# %%
+# %% tags=["hide-cell"]
 # (1) Theorem 7's bound, at horizon = bound
 glue_number("st7_eps", eps7)
 glue_number("st7_tau", tau7)
@@ -425,10 +496,6 @@ glue_claim(
     },
     profile=profile,
 )
-print(
-    f"Theorem 7 check: {[(r, t7[r] / bound7) for r in t7]}; slopes clipped {slope_clip}, SGD {slope_sgd}; "
-    f"clipped beats tuned SGD at largest M: {beats_tuned}"
-)
 
 # %% [markdown]
 # - **Theorem 7's bound.** With the horizon set to the bound, the check for clipped SGD in the
@@ -442,7 +509,7 @@ print(
 #   the horizon. At the sweep's $\epsilon$ and $\tau$ the bound would be
 #   {glue:text}`st_bound_sweep:.2g` iterations against a horizon of {glue:text}`st_T:,.0f`: not
 #   testable there.
-# - **$M$ at a fixed gap.** That clipped SGD's $T_\epsilon$ does not grow with $M$
+# - **$M$ at a fixed gap** ({numref}`fig-st-sweep`). That clipped SGD's $T_\epsilon$ does not grow with $M$
 #   {glue:md}`st_thm7_M_free`: its log–log slope in $M$ is {glue:text}`st_slope_clip:.2f` (interval {glue:text}`st_slope_clip_lo:.2f`
 #   to {glue:text}`st_slope_clip_hi:.2f`; "not growing" means an interval below
 #   {glue:text}`st_flat_slope:.2g`). {glue:md}`st_clip_falls`, from {glue:text}`st_tc_first:.0f` to
@@ -467,7 +534,7 @@ print(
 #   fixed step on every function: a step tuned to one function only has to be stable on that
 #   function. What no fixed step escapes is the worst case over the class, which needs two
 #   functions (the lower-bound page's pair); the paper gives no such lower bound for SGD.
-# - **The two readings.** Near the optimum both take the step $\eta$; they differ only where
+# - **The two readings** ({numref}`fig-st-long`). Near the optimum both take the step $\eta$; they differ only where
 #   $\|g_k\| + \tau > 1/(16L_1\eta)$, where the printed step is longer, up to $1/\eta$ times. At
 #   $T =$ {glue:md}`st_long_T` and $M =$ {glue:md}`st_long_M` the printed step jumps
 #   {glue:text}`st_long_step:.1f` units, past the whole basin onto the opposite steep wall and back:

@@ -13,9 +13,10 @@
 # %% [markdown]
 # # Training curves
 #
-# Figure 4 of Zhang et al. shows what the runs of the two previous pages achieve: (a) the
-# LSTM's training loss and (b) its validation loss, (c) the ResNet's training loss and (d) its
-# test accuracy. The paper's claims:
+# Figure 4 of {cite:t}`zhang2020why` shows what the runs of the two previous pages achieve: (a) the
+# LSTM's training loss and (b) its validation loss (the AWD-LSTM of {cite:t}`merity2018regularizing`
+# on Penn Treebank {cite:p}`marcus1993building`), (c) the ResNet's {cite:p}`he2016deep` training
+# loss and (d) its test accuracy. The paper's claims:
 #
 # 1. clipping trains fastest;
 # 2. the clipped LSTM (learning rate 30, run (a)) reaches the best validation loss;
@@ -40,34 +41,34 @@
 # cannot decide it. The paper's 95.2% is compared with only when the data is CIFAR-10.
 
 # %% tags=["parameters"]
-profile = "ci"
-device = "auto"
-seed = 0
-data_dir = None
-results_dir = "results"
+profile = "ci"  # smoke, ci or paper: the scale of every grid below (book/params.yml)
+device = "auto"  # auto, cpu, cuda, cuda:N or mps: where a run missing from the store is trained
+seed = 0  # seeds the bootstrap of the intervals (the runs keep their presets' seeds)
+data_dir = None  # a folder with PTB and CIFAR-10 (None: the installed PTB and Fashion-MNIST)
+results_dir = "results"  # the run store the two previous pages wrote (and this page reads)
 smooth_window = 20  # > 0: steps in the running mean of the plotted training losses
 tail = 0.1  # in (0, 1]: fraction of the last steps averaged into the final training loss
-acc_tol = (
-    0.02  # in [0, 1): largest accuracy difference between clipped SGD and momentum that counts as a match
-)
+acc_tol = 0.02  # in [0, 1): largest accuracy gap between clipped SGD and momentum that is a match
 last_k = 3  # > 1: epochs at the end whose mean decides the validation and accuracy claims
 level = 0.95  # in (0, 1): confidence level of the intervals
 n_boot = 2000  # > 0: bootstrap resamples of the AUC intervals
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore.claims import decide, from_interval, within
-from clipcore.pages import glue_claim, glue_number, glue_text
-from clipcore.plots import format_table
+from clipcore.pages import glue_claim, glue_number, glue_text, show_figure, show_table
+from clipcore.plots import thin, use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.stats import block_mean_difference, tail_mean_difference
 from clipcore.studies import load_runs, running_mean, training_summary
 
 check_profile(profile)
-seed_everything(seed)
+use_book_style()
+_ = seed_everything(seed)
 glue_number("tc_acc_tol_pct", 100 * acc_tol)
 glue_number("tc_level_pct", 100 * level)
 glue_number("tc_last_k", last_k)
@@ -84,11 +85,6 @@ trained = [f"{exp}/{name}" for exp, rs in runs.items() for name, r in rs.items()
 # Every run is finished: load_runs serves finished runs only and trains a run only when the
 # store does not hold it (never again when it does).
 assert all(r.run.meta["finished"] is True for rs in runs.values() for r in rs.values())
-for exp, rs in runs.items():
-    for name, r in rs.items():
-        print(
-            f"{exp}/{name}: {'trained by this page' if r.trained else 'loaded from the store'}, {r.run.path}"
-        )
 if trained:
     glue_text(
         "tc_source",
@@ -104,18 +100,48 @@ dataset = runs["resnet_images"]["clip_lr5"].run.meta["dataset"]
 ptb = runs["lstm_ptb"]["clip_lr30"].run.meta["dataset"]
 
 # %% [markdown]
-# Here {glue:md}`tc_source`.
-#
+# Here {glue:md}`tc_source`:
+
+# %% tags=["remove-input"]
+show_table(
+    [
+        dict(
+            experiment=exp,
+            run=panel[exp][name],
+            source="trained by this page" if r.trained else "run store",
+            path=str(r.run.path),
+        )
+        for exp, rs in runs.items()
+        for name, r in rs.items()
+    ],
+    caption="The six runs and where they came from.",
+)
+
+# %% [markdown]
 # ## Figure 4
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained")
+curves = []
 for exp, row in (("lstm_ptb", 0), ("resnet_images", 1)):
     ax = axes[row, 0]
     for i, (name, r) in enumerate(runs[exp].items()):
         m = r.run.table("metrics")
         ax.plot(m["step"], m["loss"], color=f"C{i}", alpha=0.2, lw=0.6)
         ax.plot(m["step"], running_mean(m["loss"], smooth_window), color=f"C{i}", label=panel[exp][name])
+        keep = thin(len(m["step"]))
+        curves.append(
+            pd.DataFrame(
+                dict(
+                    experiment=exp,
+                    run=name,
+                    panel="training",
+                    step=np.asarray(m["step"])[keep],
+                    loss=np.asarray(m["loss"])[keep],
+                    loss_running_mean=running_mean(m["loss"], smooth_window)[keep],
+                )
+            )
+        )
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.legend(fontsize=8)
@@ -125,6 +151,17 @@ for exp, row in (("lstm_ptb", 0), ("resnet_images", 1)):
         ev = r.run.table("eval")
         sel = ev["split"] == split
         ax.plot(ev["epoch"][sel], ev[col][sel], "o-", color=f"C{i}", label=panel[exp][name])
+        curves.append(
+            pd.DataFrame(
+                {
+                    "experiment": exp,
+                    "run": name,
+                    "panel": split,
+                    "epoch": np.asarray(ev["epoch"][sel]),
+                    col: np.asarray(ev[col][sel]),
+                }
+            )
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation loss" if exp == "lstm_ptb" else "test accuracy")
     ax.legend(fontsize=8)
@@ -132,14 +169,22 @@ axes[0, 0].set_title(f"(a) LSTM on {ptb}: training loss", fontsize=10)
 axes[0, 1].set_title(f"(b) LSTM on {ptb}: validation loss", fontsize=10)
 axes[1, 0].set_title(f"(c) ResNet on {dataset}: training loss", fontsize=10)
 axes[1, 1].set_title(f"(d) ResNet on {dataset}: test accuracy", fontsize=10)
-plt.show()
+show_figure("tc_fig4", fig, pd.concat(curves))
+glue_number("tc_window", smooth_window)
 
 # %% [markdown]
-# Faint lines are the per-step losses, solid lines their running mean over
-# {glue:text}`tc_window:.0f` steps. The numbers behind the verdicts:
+# :::{glue:figure} tc_fig4
+# :name: fig-tc-fig4
+#
+# Figure 4 of the paper at this profile's scale: training loss (left; faint: per step, solid: the
+# running mean over {glue:text}`tc_window:.0f` steps) and validation loss or test accuracy
+# (right) of the three LSTM runs (top) and the three ResNet runs (bottom).
+# {glue:md}`tc_fig4_csv:myst`
+# :::
+#
+# The numbers behind the verdicts:
 
-# %%
-glue_number("tc_window", smooth_window)
+# %% tags=["remove-input"]
 for exp in runs:
     rows = [dict(run=panel[exp][name], **s) for name, s in summary[exp].items()]
     cols = ["run", "steps", "auc", "final_train"] + (
@@ -147,13 +192,17 @@ for exp in runs:
         if exp == "lstm_ptb"
         else ["best_test_accuracy", "final_test_accuracy"]
     )
-    print(f"--- {exp}")
-    print(format_table(rows, cols, fmt=".4g"))
+    show_table(
+        rows,
+        {c: c.replace("_", " ") for c in cols},
+        formats={c: ".4g" for c in cols if c not in ("run", "steps")},
+        caption=("LSTM on " + ptb) if exp == "lstm_ptb" else ("ResNet on " + dataset),
+    )
 
 # %% [markdown]
 # ## Verdicts
 
-# %%
+# %% tags=["hide-cell"]
 L, R = summary["lstm_ptb"], summary["resnet_images"]
 
 

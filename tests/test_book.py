@@ -1,6 +1,7 @@
 """The book runner: page discovery, parameter resolution and its error messages."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -542,3 +543,23 @@ def test_repeated_scripts_are_dropped_from_every_page():
     }
     dedupe_scripts(None, "p", "page.html", context, None)
     assert context["script_files"] == [first, _JavaScript("a.js")]
+
+
+def test_chapter_summary_counts_findings_by_page_and_titles_are_plain_text(tmp_path):
+    from clipcore.book.scorecard import chapter_summary_html, page_titles
+
+    src = tmp_path / "p.py"
+    src.write_text("# %% [markdown]\n# # Smoothed clipping: the $(L_0, L_1)$ step\n")
+    assert page_titles([book.Page("p", src)]) == {"p": "Smoothed clipping: the (L₀, L₁) step"}
+    claims = [
+        dict(page="a", kind="finding", status="holds"),
+        dict(page="a", kind="finding", status="fails"),
+        dict(page="a", kind="identity", status="holds"),
+        dict(page="b", kind="finding", status="inconclusive"),
+    ]
+    html = chapter_summary_html(claims, {"a": "Page <A>"})
+    rows = re.findall(r"<tr>(.*?)</tr>", html)
+    assert len(rows) == 4, "header, two pages, the totals"
+    assert '<a href="a.html">Page &lt;A&gt;</a>' in rows[1] and '<a href="b.html">b</a>' in rows[2]
+    cells = lambda row: re.findall(r"<td[^>]*>(.*?)</td>", row)[1:]
+    assert cells(rows[1]) == ["1", "1", "–", "–", "1"] and cells(rows[3]) == ["1", "1", "1", "–", "1"]

@@ -48,6 +48,18 @@ def test_page_executes_under_smoke(page, tmp_path):
         claims = page_claims(tmp_path / f"{page.name}.ipynb")
         assert claims, "page recorded no claim"
         assert all(c["status"] in STATUSES and c["profile"] == "smoke" for c in claims), claims
+    # no stray reprs: every displayed result is a table, a figure or text a page chose to show
+    stray = [
+        o["data"]["text/plain"][:80]
+        for o in outputs
+        if o.get("output_type") in ("execute_result", "display_data")
+        and set(o.get("data", {})) == {"text/plain"}
+        and "scrapbook" not in o.get("metadata", {})
+    ]
+    assert not stray, f"stray reprs in the outputs: {stray}"
     # the injected parameters are the smoke profile's
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and 'profile = "smoke"' in injected[0].source
+    assert "hide-cell" in injected[0].metadata["tags"], "the injected parameters are collapsed"
+    # beside the notebook: its clean source, and the data behind every glued figure
+    assert (tmp_path / "_data" / page.name / f"{page.name}.ipynb").exists()

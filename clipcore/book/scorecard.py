@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from .. import claims as C
@@ -68,14 +69,31 @@ def gather_claims(pages: list[Page], notebook_dir: Path | None, executed: set[st
     return claims
 
 
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _plain_math(text: str) -> str:
+    """``$(L_0, L_1)$`` -> ``(L₀, L₁)``: inline math as plain text."""
+
+    def plain(m):
+        t = re.sub(r"_\{?(\d+)\}?", lambda d: d[1].translate(_SUB), m[1])
+        t = re.sub(r"\^\{?(\d+)\}?", lambda d: d[1].translate(_SUP), t)
+        return t.replace("\\", "")
+
+    return re.sub(r"\$([^$]+)\$", plain, text)
+
+
 def page_titles(pages: list[Page]) -> dict[str, str]:
-    """``{page: title}``: the first level-1 heading of each page's source."""
+    """``{page: title}``: the first level-1 heading of each page's source, as plain text (its
+    ``$...$`` math without the dollars, digit sub- and superscripts as Unicode): the tables that
+    show titles are HTML, on pages that may load no MathJax."""
     titles = {}
     for page in pages:
         for line in page.source.read_text().splitlines():
             text = line.removeprefix("# ").strip() if page.source.suffix == ".py" else line
             if text.startswith("# "):
-                titles[page.name] = text[2:].strip()
+                titles[page.name] = _plain_math(text[2:].strip())
                 break
     return titles
 

@@ -517,14 +517,8 @@ def test_a_finished_page_is_annotated_and_its_source_notebook_written(book_dir, 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_parameter_says_what_it_means(page):
-    if page.name in PARAMETER_COMMENTS_PENDING:
-        pytest.skip(f"{page.name}: comments on its common parameters are pending")
     bare = [name for name, p in book.declared_parameters(page).items() if not p.help.strip()]
     assert not bare, f"{page.name}: parameters without a comment saying what they mean: {bare}"
-
-
-# Pages whose common parameters (profile, device, ...) do not yet carry a comment.
-PARAMETER_COMMENTS_PENDING = {"lstm_smoothness", "resnet_smoothness", "smoothed_clipping"}
 
 
 def test_repeated_scripts_are_dropped_from_every_page():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 
@@ -87,7 +88,14 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("experiment", choices=list(EXPERIMENTS))
-    parser.add_argument("--run", action="append", help="run name (repeatable); default: every run")
+    parser.add_argument(
+        "--run",
+        "--runs",
+        dest="run",
+        action="append",
+        help="run name (repeatable); default: every run. Under torchrun write --runs: torchrun's own "
+        "parser takes --run for its --run-path",
+    )
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES))
     parser.add_argument("--results-dir", default="results", help="run store root [default results]")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (overrides the config)")
@@ -124,11 +132,13 @@ def main(argv=None) -> int:
         return 2
     store = RunStore(args.results_dir)
     start = time.time()
+    # Under torchrun every process runs this command; rank 0 reports.
+    say = print if os.environ.get("RANK", "0") == "0" else (lambda *a, **k: None)
     for i, cfg in enumerate(configs):
         t = time.time()
         left = None if args.time_limit is None else args.time_limit * 60 - (t - start)
         if left is not None and left <= 0:
-            print(f"time limit reached; {len(configs) - i} run(s) not started: run the same command again")
+            say(f"time limit reached; {len(configs) - i} run(s) not started: run the same command again")
             return 3
         try:
             run = train(cfg, store, force=args.force, progress=not args.no_progress, time_limit=left)
@@ -137,10 +147,10 @@ def main(argv=None) -> int:
             print(f"python -m clipcore train: error: {exc}", file=sys.stderr)
             return 2
         if run is None:
-            print(
+            say(
                 f"{cfg.experiment}/{cfg.name}: unfinished after {time.time() - t:.1f} s (time limit), "
                 "checkpointed: run the same command again to resume"
             )
             return 3
-        print(f"{cfg.experiment}/{cfg.name}: {run.path}  ({time.time() - t:.1f} s)")
+        say(f"{cfg.experiment}/{cfg.name}: {run.path}  ({time.time() - t:.1f} s)")
     return 0

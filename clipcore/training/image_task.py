@@ -64,6 +64,7 @@ class ImageTask:
         self.shuffle_gen = torch.Generator().manual_seed(cfg.seed)
         self.augment_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.perm, self.pos = None, 0
+        self.rows = None  # torchrun: this process's rows of every batch (shard)
 
     # The loop's questions (see clipcore.training.tasks).
     eval_split = "test"
@@ -94,10 +95,12 @@ class ImageTask:
         B = self.cfg.batch_size
         idx = self.perm[self.pos : self.pos + B].to(self.device)
         self.pos += B
-        x = self.train_x[idx]
+        x, y = self.train_x[idx], self.train_y[idx]
         if self.cfg.augment:
-            x = D.augment(x, self.augment_gen)
-        return Batch(self._inputs(x), self.train_y[idx], 1.0, None)
+            x = D.augment(x, self.augment_gen)  # the whole batch: the same draws on every rank
+        if self.rows is not None:
+            x, y = x[self.rows], y[self.rows]
+        return Batch(self._inputs(x), y, 1.0, None)
 
     def loss(self, batch: Batch):
         """(objective, cross-entropy, number of targets, None): no penalty here."""
@@ -140,6 +143,11 @@ class ImageTask:
             return float(chunk[1].numel())
 
         return {name: ProbeData.pinned(chunks, loss, weights) for name in cfg.estimators}
+
+    def shard(self, group) -> None:
+        """Train on this process's rows of every batch (torchrun: see
+        :mod:`clipcore.training.distributed`)."""
+        self.rows = group.shard(self.cfg.batch_size, "batch_size")
 
     def step_probe_data(self, batch: Batch) -> ProbeData:
         """The objective of the step just taken on ``batch`` (train-mode BatchNorm: the batch's

@@ -58,8 +58,10 @@ from ..models import count_parameters
 from ..optim import ClippedSGD, NormalizedSGD
 from ..runtime import resolve_device, seed_everything
 from ..smoothness import STEP_PROBE, estimate
+from . import distributed
 from .config import TrainConfig
 from .schedule import PlateauHalver
+from .store import CHECKPOINT
 from .tasks import Batch, make_task
 
 __all__ = ["train", "make_optimizer", "CUDA_FLUSH_EVERY", "STEP_PROBE"]
@@ -316,22 +318,54 @@ def train(
             return done
 
     device = resolve_device(cfg.device)
+    group = distributed.from_env(device.type)  # None unless launched by torchrun with N > 1
+    if group is not None and device.type == "cuda":
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
     amp = _Amp(cfg, device)
+    if group is not None and amp.scaler is not None:
+        raise ValueError(
+            "Invalid amp_dtype: 'float16' under torchrun (its loss scaling is per process; use bfloat16)"
+        )
     # Data and model first: a failed data load leaves nothing in the store.
     seed_everything(cfg.seed)
     task = make_task(cfg, device)
-    try:
-        writer = store.start(cfg.experiment, identity, force=force, device=str(device))
-    except FileExistsError:  # another process finished it since the load above
-        return store.load(cfg.experiment, identity)
-    # How the run was made (device string, checkpoint cadence): recorded, not identifying.
-    writer.meta["housekeeping"] = {k: v for k, v in config.to_dict().items() if k not in identity}
+    if group is not None:
+        task.shard(group)
+        distributed.broadcast_parameters(task.model)
+    main = group is None or group.is_main
+    if main:
+        try:
+            writer = store.start(cfg.experiment, identity, force=force, device=str(device))
+        except FileExistsError:  # another process finished it since the load above
+            return store.load(cfg.experiment, identity)
+        # How the run was made (device string, checkpoint cadence, processes): recorded, not identifying.
+        writer.meta["housekeeping"] = {k: v for k, v in config.to_dict().items() if k not in identity}
+        writer.meta["world_size"] = 1 if group is None else group.world
+    if group is not None:
+        group.barrier()  # rank 0 has created (or resumed) the run; the others read its checkpoint
+        if not main:
+            writer = distributed.NullWriter(store.run_dir(cfg.experiment, identity) / CHECKPOINT)
     with writer:  # on an exception: flush the rows, record the time spent, stay unfinished
-        return _train_run(cfg, task, identity, store, writer, device, amp, progress, time_limit)
+        run = _train_run(cfg, task, identity, store, writer, device, amp, progress, time_limit, group)
+    if group is not None:
+        group.barrier()  # rank 0 has finished (or checkpointed) the run
+        if not main and run is not None:
+            run = store.load(cfg.experiment, identity)
+    return run
 
 
 def _train_run(
-    cfg: TrainConfig, task, identity: dict, store, writer, device, amp: "_Amp", progress: bool, time_limit
+    cfg: TrainConfig,
+    task,
+    identity: dict,
+    store,
+    writer,
+    device,
+    amp: "_Amp",
+    progress: bool,
+    time_limit,
+    group,
 ):
     writer.meta["dataset"] = task.dataset_name
     writer.meta["n_parameters"] = count_parameters(task.model)
@@ -344,7 +378,12 @@ def _train_run(
     # CUDA: no per-step finiteness sync in the optimiser; _MetricBuffer checks at flush.
     optimizer = make_optimizer(cfg, params, nonfinite="ignore" if on_cuda else "raise")
     schedule = PlateauHalver(cfg.lr, task.lr_patience)
-    probe_data = task.probe_data() if cfg.probe_every else None
+    main = group is None or group.is_main
+    if group is not None:
+        # Data parallel: average the shards' gradients just before each step (after the step
+        # probe has copied its shard's own gradient), so the step is that of the whole batch.
+        optimizer.register_step_pre_hook(lambda opt, args, kwargs: distributed.average_gradients(params))
+    probe_data = task.probe_data() if cfg.probe_every and main else None
     exact_formula = amp.scaler is None and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
 
     step, epoch, in_epoch, wall_before = 0, 1, False, 0.0
@@ -369,7 +408,7 @@ def _train_run(
     total = cfg.max_steps if cfg.epochs is None else cfg.epochs * spe
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
-    bar = _progress_bar(total, step, f"{cfg.experiment}/{cfg.name}", progress)
+    bar = _progress_bar(total, step, f"{cfg.experiment}/{cfg.name}", progress and main)
     t0 = time.time()
 
     def end_epoch():
@@ -429,11 +468,16 @@ def _train_run(
             batch = task.next_batch()
             step += 1
             lr = schedule.lr * batch.lr_scale
-            probing = bool(cfg.probe_every) and (step - 1) % cfg.probe_every == 0
-            step_probing = bool(cfg.step_probe_every) and (step - 1) % cfg.step_probe_every == 0
+            # Probes are rank 0's (on its shard, for the step probe); the other ranks write nothing.
+            probing = main and bool(cfg.probe_every) and (step - 1) % cfg.probe_every == 0
+            step_probing = main and bool(cfg.step_probe_every) and (step - 1) % cfg.step_probe_every == 0
             res = _train_step(
                 task, optimizer, batch, lr, amp, snapshot=probing or not exact_formula, keep_grad=step_probing
             )
+            if group is not None:  # the logged loss is the whole batch's
+                res["loss"] = distributed.mean(res["loss"])
+                res["penalty"] = None if res["penalty"] is None else distributed.mean(res["penalty"])
+                res["n"] *= group.world
             row = dict(
                 step=step,
                 epoch=epoch,
@@ -469,15 +513,21 @@ def _train_run(
             # At an epoch's last step the checkpoint waits for the epoch's eval rows (same step).
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not task.epoch_done():
                 checkpoint()
-            if time_limit is not None and time.time() - t0 > time_limit and not task.epoch_done():
-                checkpoint()  # the next call resumes here
-                return None
+            if time_limit is not None:
+                stop = time.time() - t0 > time_limit and not task.epoch_done()
+                if group is not None:  # rank 0's clock decides for every rank
+                    stop = distributed.broadcast_flag(stop, device)
+                if stop:
+                    checkpoint()  # the next call resumes here
+                    return None
 
         buffer.flush()
         if task.final_split is not None:
             ev = task.evaluate(task.final_split, amp.autocast)
             writer.log_table("eval", step=step, epoch=epoch, split=task.final_split, lr=schedule.lr, **ev)
     writer.flush()
+    if not main:
+        return True  # rank 0 finishes the run; train() loads it for every rank
     writer.finish(wall_time=wall_before + time.time() - t0)
     run = store.load(cfg.experiment, identity)
     if run is None:  # pragma: no cover - a store that cannot read back what it wrote

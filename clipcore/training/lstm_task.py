@@ -54,6 +54,7 @@ class LSTMTask:
         corpus = D.load_ptb(cfg.data_dir)
         n_tok = max(2 * cfg.batch_size, int(corpus.train.numel() * cfg.train_fraction))
         self.train_data = D.batchify(corpus.train[:n_tok], cfg.batch_size, device)
+        self.whole_train_data = self.train_data
         if self.train_data.size(0) < 3:
             raise ValueError(
                 f"Invalid train_fraction: {cfg.train_fraction!r} (leaves fewer than 3 rows of "
@@ -89,7 +90,7 @@ class LSTMTask:
 
     def start_epoch(self) -> None:
         # AWD-LSTM: a fresh zero hidden state at the start of every epoch.
-        self.pos, self.hidden = 0, self.model.init_hidden(self.cfg.batch_size)
+        self.pos, self.hidden = 0, self.model.init_hidden(self.train_data.size(1))
 
     def epoch_done(self) -> bool:
         # AWD-LSTM: ``while i < train_data.size(0) - 1 - 1``.
@@ -134,10 +135,12 @@ class LSTMTask:
 
     def probe_data(self) -> dict[str, ProbeData]:
         cfg = self.cfg
-        n_tok = self.train_data.numel()
+        n_tok = self.whole_train_data.numel()
         # The first probe_fraction of the token stream, batchified with the training batch
         # size (the authors' "first 10% of the training data"), capped at probe_chunks chunks.
-        stream = self.train_data.t().reshape(-1)[: max(2 * cfg.batch_size, int(n_tok * cfg.probe_fraction))]
+        stream = self.whole_train_data.t().reshape(-1)[
+            : max(2 * cfg.batch_size, int(n_tok * cfg.probe_fraction))
+        ]
         src = D.batchify(stream, cfg.batch_size)
         rows = src.size(0)
         if cfg.probe_chunks is not None:
@@ -173,6 +176,12 @@ class LSTMTask:
             else:
                 out[name] = ProbeData.pinned(pinned, loss, weights)
         return out
+
+    def shard(self, group) -> None:
+        """Train on this process's columns of the batchified stream (torchrun: see
+        :mod:`clipcore.training.distributed`); each column is an independent token stream."""
+        # The pinned probes keep reading whole_train_data: the same data on every rank.
+        self.train_data = self.train_data[:, group.shard(self.cfg.batch_size, "batch_size")].contiguous()
 
     def step_probe_data(self, batch: Batch) -> ProbeData:
         """The objective of the step just taken on ``batch``: the chunk from the hidden state

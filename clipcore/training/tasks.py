@@ -14,7 +14,8 @@ model and batch order and answers the loop's questions:
 - ``probe_data()`` -> ``{estimator: ProbeData}``: the pinned probe data; ``step_probe_data(batch)``
   -> ``ProbeData``: the objective of the step just taken on ``batch``, exactly (the LSTM's carried
   hidden state included), so the gradient that step computed is its gradient at :math:`x_t`;
-- ``state_dict()`` / ``load_state_dict()`` for checkpoints.
+- ``state_dict()`` / ``load_state_dict()`` for checkpoints; ``shard(group)``: train on this
+  process's share of every batch (data-parallel runs, :mod:`clipcore.training.distributed`).
 
 Module-level functions answer the same questions for a finished run without training:
 :func:`build_model` (the run's initial model), :func:`example_loss` (the training objective

@@ -7,11 +7,12 @@
 - :mod:`~clipcore.training.schedule`: the LSTM's plateau-halving learning rate;
 - :mod:`~clipcore.training.loop`: :func:`train`, the one training loop;
 - :mod:`~clipcore.training.store` and :mod:`~clipcore.training.tables`: the run store;
+- :mod:`~clipcore.training.distributed`: data-parallel training under ``torchrun``;
 - :mod:`~clipcore.training.cli`: ``python -m clipcore train``.
 
 The path of a setting, e.g. the clipping threshold: ``presets.EXPERIMENTS`` ->
 :func:`preset` -> ``TrainConfig.max_norm`` -> :func:`~clipcore.training.loop.make_optimizer`
--> :class:`clipcore.optim.ClippedSGD` -> :func:`clipcore.functional.clipped_sgd_step`.
+-> :class:`clipcore.optim.ClippedSGD` -> :func:`clipcore.functional.scaled_sgd_step_`.
 """
 
 from .config import HOUSEKEEPING, TrainConfig

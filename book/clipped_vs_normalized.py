@@ -247,7 +247,7 @@ glue_claim(
     profile=profile,
 )
 glue_text("cn_M", f"{M:g}")
-glue_text("cn_eps", f"{eps:g}")
+_ = glue_text("cn_eps", f"{eps:g}")
 
 # %% [markdown]
 # - Over $\|g\|/\gamma$ spanning {glue:text}`cn_decades:.0f` decades on either side of 1, the

@@ -237,7 +237,7 @@ glue_number("gl_gap_small", gap[deltas[-1]])
 glue_text("gl_delta_big", f"{deltas[0]:g}")
 glue_text("gl_delta_small", f"{deltas[-1]:g}")
 x4 = worst_ratio_by_distance(Power(4, 1.0), xs, np.array([1.0]))[0]
-glue_number("gl_x4_r1", x4)
+_ = glue_number("gl_x4_r1", x4)
 
 # %% [markdown]
 # - Over {glue:text}`gl_n_pairs:,.0f` random pairs, the lemma (an identity check: it is proved in

@@ -400,7 +400,7 @@ clipB = {c: r["clipB"] for c, r in res.items()}
 glue_number("lb_clipB_min", min(clipB.values()))
 glue_number("lb_clipB_max", max(clipB.values()))
 n_capped = sum(int(r["capped"].sum()) for r in res.values())
-glue_number("lb_n_capped_best", n_capped)
+_ = glue_number("lb_n_capped_best", n_capped)
 
 # %% [markdown]
 # **Theorem 4, $L_0 = L_1$.** On the classes with $L_0 = L_1$ ($L_1 \in \{$ {glue:md}`lb_L1s` $\}$)

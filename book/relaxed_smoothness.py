@@ -370,7 +370,7 @@ ax.legend()
 fig.tight_layout()
 show_figure("rs_no_L", fig, pd.DataFrame(dict(R=R, **{f"max_hess_{k}": v for k, v in sups.items()})))
 glue_number("rs_slope_x3", slopes["x^3"])
-glue_number("rs_slope_x4", slopes["x^4"])
+_ = glue_number("rs_slope_x4", slopes["x^4"])
 
 # %% [markdown]
 # :::{glue:figure} rs_no_L

@@ -61,7 +61,7 @@ glue_text("sc_summary", summary_sentence(claims))
 glue("sc_summary_html", HTML(summary_sentence(claims)), display=False)
 glue("sc_chapters_html", HTML(chapter_summary_html(claims, titles)), display=False)
 profiles = sorted({c["profile"] for c in claims if c["profile"]})
-glue_text("sc_profiles", ", ".join(f"`{p}`" for p in profiles) or "unrecorded")
+_ = glue_text("sc_profiles", ", ".join(f"`{p}`" for p in profiles) or "unrecorded")
 
 # %% [markdown]
 # {glue:md}`sc_summary` The claims were decided at the {glue:md}`sc_profiles` profile; a

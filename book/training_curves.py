@@ -170,7 +170,7 @@ axes[0, 1].set_title(f"(b) LSTM on {ptb}: validation loss", fontsize=10)
 axes[1, 0].set_title(f"(c) ResNet on {dataset}: training loss", fontsize=10)
 axes[1, 1].set_title(f"(d) ResNet on {dataset}: test accuracy", fontsize=10)
 show_figure("tc_fig4", fig, pd.concat(curves))
-glue_number("tc_window", smooth_window)
+_ = glue_number("tc_window", smooth_window)
 
 # %% [markdown]
 # :::{glue:figure} tc_fig4

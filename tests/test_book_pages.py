@@ -44,7 +44,9 @@ def test_page_executes_under_smoke(page, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     if page.name not in NO_CLAIM_PAGES:  # the chapters: a figure and at least one claim
-        assert any("image/png" in o.get("data", {}) for o in outputs), "page drew no figure"
+        # shown (plt.show) or glued for a {glue:figure} (clipcore.pages.show_figure)
+        figure_mimes = ("image/png", "application/papermill.record/image/png")
+        assert any(m in o.get("data", {}) for o in outputs for m in figure_mimes), "page drew no figure"
         claims = page_claims(tmp_path / f"{page.name}.ipynb")
         assert claims, "page recorded no claim"
         assert all(c["status"] in STATUSES and c["profile"] == "smoke" for c in claims), claims
@@ -63,3 +65,11 @@ def test_page_executes_under_smoke(page, tmp_path):
     assert "hide-cell" in injected[0].metadata["tags"], "the injected parameters are collapsed"
     # beside the notebook: its clean source, and the data behind every glued figure
     assert (tmp_path / "_data" / page.name / f"{page.name}.ipynb").exists()
+    glued = [
+        o["metadata"]["scrapbook"]["name"]
+        for o in outputs
+        if "application/papermill.record/image/png" in o.get("data", {})
+        and "scrapbook" in o.get("metadata", {})
+    ]
+    for name in glued:
+        assert (tmp_path / "_data" / page.name / f"{name}.csv").exists(), f"figure {name} has no data file"

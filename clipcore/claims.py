@@ -49,6 +49,10 @@ PAPERS = {
     "zhang2020b": "Zhang, Jin, Fang, Wang (NeurIPS 2020)",
     "gorbunov2024": "Gorbunov, Tupitsa, Choudhury, Aliev, Richtárik, Horváth, Takáč (arXiv 2409.14989, 2024)",
     "vankov2024": "Vankov, Rodomanov, Nedich, Sankar, Stich (arXiv 2410.10800, 2024)",
+    "brock2021": "Brock, De, Smith, Simonyan (ICML 2021)",
+    "seetharaman2020": "Seetharaman, Wichern, Pardo, Le Roux (MLSP 2020)",
+    "kumar2025": "Kumar, Owen, Roy Chowdhury, Güra (arXiv 2504.02507, 2025)",
+    "cutkosky2020": "Cutkosky, Mehta (ICML 2020)",
 }
 # The glue key of a page's claim record: RECORD_PREFIX + claim id.
 RECORD_PREFIX = "claim__"

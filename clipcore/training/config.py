@@ -28,10 +28,23 @@ from ..validation import (
     is_number,
 )
 
-__all__ = ["TrainConfig", "EXPERIMENT_NAMES", "OPTIMIZERS", "HOUSEKEEPING"]
+__all__ = ["TrainConfig", "EXPERIMENT_NAMES", "OPTIMIZERS", "CLIPPERS", "HOUSEKEEPING"]
 
 EXPERIMENT_NAMES = ("lstm_ptb", "resnet_images")
-OPTIMIZERS = ("sgd", "clipped_sgd", "normalized_sgd")
+OPTIMIZERS = (
+    "sgd",
+    "clipped_sgd",
+    "normalized_sgd",
+    "smoothed_clipped_sgd",
+    "normalized_momentum_sgd",
+    "mixed_clipped_sgd",
+)
+# Optimizers that clip on the norm max_norm (a threshold on the gradient or momentum norm).
+CLIPPING_OPTIMIZERS = ("clipped_sgd", "mixed_clipped_sgd")
+# Optimizers with a momentum average of their own (avg_beta): no momentum, no weight decay.
+AVERAGING_OPTIMIZERS = ("normalized_momentum_sgd", "mixed_clipped_sgd")
+# Clippers applied between backward and step (clipcore.clipping), with optimizer sgd only.
+CLIPPERS = ("agc", "autoclip", "zclip")
 AMP_DTYPES = ("bfloat16", "float16")
 DATASETS = ("auto", "digits")
 # Keys that say how and where a run is made; they never enter its identity.
@@ -59,17 +72,48 @@ class TrainConfig:
     name: str = _f("run", "run label, e.g. clip_lr30 (letters, digits, _ . -)", "name")
     # optimiser
     optimizer: str = _f(
-        "clipped_sgd", "sgd (momentum SGD = sgd with momentum) | clipped_sgd | normalized_sgd", "choice"
+        "clipped_sgd",
+        "sgd (momentum SGD = sgd with momentum) | clipped_sgd | normalized_sgd | smoothed_clipped_sgd "
+        "| normalized_momentum_sgd | mixed_clipped_sgd",
+        "choice",
     )
     lr: float = _f(30.0, "learning rate eta (> 0)", "pos_float")
     max_norm: float | None = _f(
         0.25,
-        "clipping threshold gamma on the global L2 norm (clipped_sgd only; null otherwise)",
+        "clipping threshold gamma on the global L2 norm (clipped_sgd: of the gradient; "
+        "mixed_clipped_sgd: of the gradient and of its momentum average; null otherwise)",
         "pos_float?",
     )
     momentum: float = _f(0.0, "heavy-ball momentum in [0, 1) (sgd / clipped_sgd)", "unit_float")
     weight_decay: float = _f(0.0, "L2 weight decay >= 0 (sgd / clipped_sgd)", "nonneg_float")
     beta: float = _f(1.0, "normalized_sgd: step lr / (||g|| + beta), beta > 0", "pos_float")
+    L0: float = _f(1.0, "smoothed_clipped_sgd: step lr * g / (L0 + L1 ||g||), L0 >= 0", "nonneg_float")
+    L1: float = _f(1.0, "smoothed_clipped_sgd: L1 >= 0 (L0 and L1 not both 0)", "nonneg_float")
+    avg_beta: float = _f(
+        0.9,
+        "normalized_momentum_sgd / mixed_clipped_sgd: average m <- avg_beta m + (1 - avg_beta) g, in [0, 1)",
+        "unit_float",
+    )
+    nu: float = _f(
+        1.0,
+        "mixed_clipped_sgd: weight of the clipped momentum step in [0, 1] (1: momentum clipping, "
+        "0: clipped SGD)",
+        "closed_unit_float",
+    )
+    clipper: str | None = _f(
+        None, "clipper before the step (optimizer sgd only): null | " + " | ".join(CLIPPERS), "choice?"
+    )
+    agc_clipping: float = _f(
+        0.01, "agc: lambda > 0, each unit's gradient norm clipped to lambda max(||W_i||, 1e-3)", "pos_float"
+    )
+    autoclip_percentile: float = _f(
+        10.0, "autoclip: clip to this percentile of every gradient norm so far, in [0, 100]", "percentile"
+    )
+    zclip_z: float = _f(2.5, "zclip: z-score above which a gradient norm is a spike, > 0", "pos_float")
+    zclip_alpha: float = _f(
+        0.97, "zclip: EMA weight of the norm's mean and variance, in [0, 1)", "unit_float"
+    )
+    zclip_warmup: int = _f(25, "zclip: warm-up steps before any clipping", "pos_int")
     # length, batches, device
     epochs: int | None = _f(1, "number of epochs (null: until max_steps)", "pos_int?")
     max_steps: int | None = _f(None, "stop after this many optimiser steps (null: after epochs)", "pos_int?")
@@ -139,17 +183,27 @@ class TrainConfig:
             object.__setattr__(self, f.name, value)
         if self.epochs is None and self.max_steps is None:
             raise ValueError("Invalid epochs/max_steps: both are None (set at least one)")
-        if self.optimizer == "clipped_sgd" and self.max_norm is None:
-            raise ValueError("Invalid max_norm: None with optimizer 'clipped_sgd' (use optimizer 'sgd')")
-        if self.optimizer != "clipped_sgd" and self.max_norm is not None:
+        if self.optimizer in CLIPPING_OPTIMIZERS and self.max_norm is None:
+            raise ValueError(
+                f"Invalid max_norm: None with optimizer {self.optimizer!r} (use optimizer 'sgd')"
+            )
+        if self.optimizer not in CLIPPING_OPTIMIZERS and self.max_norm is not None:
             raise ValueError(
                 f"Invalid max_norm: {self.max_norm!r} with optimizer {self.optimizer!r} "
-                "(only clipped_sgd clips; set max_norm to null or use clipped_sgd)"
+                "(only clipped_sgd and mixed_clipped_sgd clip; set max_norm to null or use clipped_sgd)"
             )
-        if self.optimizer == "normalized_sgd" and (self.momentum or self.weight_decay):
+        if self.optimizer in ("normalized_sgd", *AVERAGING_OPTIMIZERS) and (
+            self.momentum or self.weight_decay
+        ):
             raise ValueError(
                 f"Invalid momentum/weight_decay: {self.momentum!r}/{self.weight_decay!r} "
-                "(normalized_sgd takes neither)"
+                f"({self.optimizer} takes neither)"
+            )
+        if self.optimizer == "smoothed_clipped_sgd" and self.L0 == 0 and self.L1 == 0:
+            raise ValueError("Invalid L0/L1: both 0 (smoothed_clipped_sgd needs L0 > 0 or L1 > 0)")
+        if self.clipper is not None and self.optimizer != "sgd":
+            raise ValueError(
+                f"Invalid clipper: {self.clipper!r} with optimizer {self.optimizer!r} (clippers run with sgd)"
             )
 
     @classmethod
@@ -193,6 +247,7 @@ _CHOICES = {
     "optimizer": OPTIMIZERS,
     "amp_dtype": AMP_DTYPES,
     "dataset": DATASETS,
+    "clipper": CLIPPERS,
 }
 
 
@@ -205,6 +260,12 @@ def _coerce(name: str, kind: str, v):
         kind = kind[:-1]
     if kind in _NUMBER_CHECKS:
         return _NUMBER_CHECKS[kind](name, v)
+    if kind in ("closed_unit_float", "percentile"):
+        v = check_nonnegative(name, v)
+        top = 1.0 if kind == "closed_unit_float" else 100.0
+        if v > top:
+            raise invalid(name, v, f"must be in [0, {top:g}]")
+        return v
     if kind in ("pos_int", "nonneg_int"):
         return check_int(name, v, 1 if kind == "pos_int" else 0)
     if kind == "seed":

@@ -55,10 +55,10 @@ from torch import Tensor
 
 from ..functional import global_norm
 from ..models import count_parameters
-from ..optim import ClippedSGD, NormalizedSGD
+from ..optim import ClippedSGD, NormalizedMomentumSGD, NormalizedSGD, SmoothedClippedSGD
 from ..runtime import resolve_device, seed_everything
 from ..smoothness import STEP_PROBE, estimate
-from . import distributed
+from . import distributed, methods
 from .config import TrainConfig
 from .schedule import PlateauHalver
 from .store import CHECKPOINT
@@ -71,17 +71,37 @@ CUDA_FLUSH_EVERY = 50
 
 
 def make_optimizer(cfg: TrainConfig, params, nonfinite: str = "raise"):
-    """``ClippedSGD`` (``max_norm=None`` for plain/momentum SGD) or ``NormalizedSGD``."""
+    """The optimiser of ``cfg.optimizer`` (``ClippedSGD`` with ``max_norm=None`` for plain or
+    momentum SGD), with the clipper of ``cfg.clipper`` attached (:mod:`.methods`; the step
+    applies it between backward and step)."""
     if cfg.optimizer == "normalized_sgd":
-        return NormalizedSGD(params, lr=cfg.lr, beta=cfg.beta, nonfinite=nonfinite)
-    return ClippedSGD(
-        params,
-        lr=cfg.lr,
-        max_norm=cfg.max_norm,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        nonfinite=nonfinite,
-    )
+        opt = NormalizedSGD(params, lr=cfg.lr, beta=cfg.beta, nonfinite=nonfinite)
+    elif cfg.optimizer == "smoothed_clipped_sgd":
+        opt = SmoothedClippedSGD(
+            params,
+            lr=cfg.lr,
+            L0=cfg.L0,
+            L1=cfg.L1,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nonfinite=nonfinite,
+        )
+    elif cfg.optimizer == "normalized_momentum_sgd":
+        opt = NormalizedMomentumSGD(params, lr=cfg.lr, beta=cfg.avg_beta, nonfinite=nonfinite)
+    elif cfg.optimizer == "mixed_clipped_sgd":
+        opt = methods.LoopMixedClippedSGD(
+            params, lr=cfg.lr, threshold=cfg.max_norm, beta=cfg.avg_beta, nu=cfg.nu, nonfinite=nonfinite
+        )
+    else:
+        opt = ClippedSGD(
+            params,
+            lr=cfg.lr,
+            max_norm=cfg.max_norm,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nonfinite=nonfinite,
+        )
+    return methods.attach_clipper(opt, methods.make_clipper(cfg))
 
 
 def _train_step(
@@ -90,9 +110,12 @@ def _train_step(
     """One optimiser step at learning rate ``lr``; returns device tensors (no host sync).
 
     Keys: ``objective``, ``loss`` (cross-entropy), ``n`` (targets), ``penalty`` (LSTM),
-    ``grad_norm`` (pre-clip, of the unscaled gradient), ``coef`` (clip coefficient) and
-    ``before`` (the parameters before the step, when ``snapshot``), ``grad`` (a copy of the
-    full-precision gradient at ``before``, when ``keep_grad`` and without autocast).
+    ``grad_norm`` (pre-clip, of the unscaled gradient), ``coef`` (clip coefficient),
+    ``clipped`` and ``clip_threshold`` (:func:`.methods.step_decision`, or the clipper's),
+    ``update_norm`` (after a clipper: the norm of the clipped gradient the optimiser stepped
+    on), ``momentum_norm`` (of a momentum-average method, else None) and ``before`` (the
+    parameters before the step, when ``snapshot``), ``grad`` (a copy of the full-precision
+    gradient at ``before``, when ``keep_grad`` and without autocast).
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -100,8 +123,12 @@ def _train_step(
     with amp.autocast():
         objective, ce, n, pen = task.loss(batch)
     params = [p for g in optimizer.param_groups for p in g["params"]]
+    snapshot = snapshot or methods.needs_snapshot(optimizer)
     before = [p.detach().clone() for p in params] if snapshot or keep_grad else None
-    coef, grad = None, None
+    # A clipper runs in a step pre-hook, after any registered before it (the data-parallel
+    # average of the gradients), so it clips the whole batch's gradient.
+    hook = methods.clip_hook(optimizer)
+    coef, grad, clip = None, None, None
     if amp.scaler is not None:
         # float16: clip and measure the UNSCALED gradient; the scaler skips inf/nan steps.
         amp.scaler.scale(objective).backward()
@@ -109,21 +136,33 @@ def _train_step(
         norm = global_norm([p.grad for p in params if p.grad is not None])
         amp.scaler.step(optimizer)
         amp.scaler.update()
+        clip = None if hook is None else hook.take()
     else:
         objective.backward()
         if keep_grad and not amp.enabled:
-            # Copied before step(): an optimiser may rescale .grad in place.
+            # Copied before step() and before the clipper: both may rescale .grad in place, and
+            # the step probe wants the unclipped gradient at x_t.
             grad = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params]
         optimizer.step()
-        norm = optimizer.last_grad_norm
+        clip = None if hook is None else hook.take()
+        norm = optimizer.last_grad_norm if clip is None else clip.norm
         coef = getattr(optimizer, "last_clip_coef", None)
+    if clip is None:
+        clipped, threshold = methods.step_decision(optimizer, norm)
+    else:
+        clipped, threshold = clip.clipped, clip.threshold
+    momentum_norm = getattr(optimizer, "last_momentum_norm", None)
     return {
+        "clipped": clipped.detach(),
+        "clip_threshold": threshold.detach(),
+        "momentum_norm": None if momentum_norm is None else momentum_norm.detach(),
         "objective": objective.detach(),
         "loss": ce.detach(),
         "n": n,
         "penalty": None if pen is None else pen.detach(),
         "grad_norm": norm.detach(),
         "coef": coef,
+        **({} if clip is None else {"update_norm": optimizer.last_grad_norm.detach()}),
         "before": before,
         "grad": grad,
     }
@@ -183,12 +222,10 @@ class _MetricBuffer:
 
 def _step_length(cfg: TrainConfig, lr: float, res: dict, params, exact_formula: bool) -> Tensor:
     r""":math:`\|x_{t+1} - x_t\|`: closed form where it is exact, measured otherwise."""
-    norm = res["grad_norm"]
     if exact_formula:
-        if cfg.optimizer == "normalized_sgd":
-            return lr * norm / (norm + cfg.beta)
-        coef = res["coef"] if res["coef"] is not None else torch.ones_like(norm)
-        return lr * coef * norm
+        length = methods.closed_form_step_length(cfg, lr, res)
+        if length is not None:
+            return length
     diff = torch._foreach_sub([p.detach() for p in params], res["before"])
     return global_norm(diff)
 
@@ -392,6 +429,7 @@ def _train_run(
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        methods.load_clipper_state(optimizer, ckpt.get("clipper"))
         task.load_state_dict(ckpt["task"])
         loop = ckpt["loop"]
         step, epoch, in_epoch, wall_before = loop["step"], loop["epoch"], loop["in_epoch"], loop["wall"]
@@ -436,6 +474,7 @@ def _train_run(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "clipper": methods.clipper_state(optimizer),
                 "task": task.state_dict(),
                 "loop": {
                     "step": step,
@@ -483,9 +522,8 @@ def _train_run(
                 epoch=epoch,
                 loss=res["loss"],
                 grad_norm=res["grad_norm"],
-                clipped=(res["grad_norm"] > cfg.max_norm)
-                if cfg.max_norm is not None
-                else torch.zeros((), dtype=torch.bool, device=device),
+                clipped=res["clipped"],
+                clip_threshold=res["clip_threshold"],
                 step_length=_step_length(cfg, lr, res, params, exact_formula),
                 lr=lr,
             )

@@ -79,22 +79,25 @@ max_steps = 1000000  # > 0: a run not done by then counts as not converged
 L1 = 1.0  # > 0: the L1 of every test function (the L0 of x^4 is 16 / L1^2)
 n_grid = 20001  # > 1: points of the step-size grid and of the certification grids
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from clipcore import smoothed_clipping as sc
 from clipcore import theory
 from clipcore.claims import combine_statuses, decide, from_interval, within
 from clipcore.deterministic_descent import clipped_rule, gd_rule, normalized_rule, smoothed_clipping_rule
-from clipcore.pages import glue_claim, glue_number, glue_text
+from clipcore.pages import glue_claim, glue_number, glue_text, show_figure, show_table
+from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.scalar_problems import ExponentialWall, HardInstanceA, Power, max_envelope_ratio
 from clipcore.stats import loglog_slope
 
 check_profile(profile)
-seed_everything(seed)  # deterministic page; seeded for uniformity
+use_book_style()
+_ = seed_everything(seed)  # deterministic page; seeded for uniformity
 M = np.asarray(M_grid, dtype=float)
 problems = [Power(4, L1), HardInstanceA(L1), ExponentialWall(1.0, L1)]
 
@@ -107,7 +110,7 @@ problems = [Power(4, L1), HardInstanceA(L1), ExponentialWall(1.0, L1)]
 # $\eta_n = \eta/L_1$, $\beta = L_0/L_1$. The bounds need each function convex and
 # $(L_0, L_1)$-smooth: $f'' \ge 0$ and $f''/(L_0 + L_1|f'|) \le 1$ on a grid covering every start.
 
-# %%
+# %% tags=["hide-input"]
 g = np.logspace(-12, 12, n_grid)
 steps = {}
 for prob in problems:
@@ -125,16 +128,36 @@ for prob in problems:
         convex=bool(np.all(prob.hess(x) >= 0)),
         envelope=max_envelope_ratio(prob, x),
     )
-for name, s in steps.items():
-    print(
-        f"{name:>4}: max(h_cl/h_si, h_si/h_opt) = {s['order']:.12f}; max h_si/h_cl = {s['factor']:.6f}; "
-        f"|h_n/h_sc - 1| <= {s['normalized']:.1e}; convex {s['convex']}; max f''/(L0 + L1|f'|) = {s['envelope']:.6f}"
-    )
+
+# %% tags=["remove-input"]
+show_table(
+    [dict(f=f"${p.name}$", L0=p.L0, L1=p.L1, **steps[p.name]) for p in problems],
+    {
+        "f": "function",
+        "L0": "$L_0$",
+        "L1": "$L_1$",
+        "order": r"max $\eta^{cl}/\eta^{si}$, $\eta^{si}/\eta^*$",
+        "factor": r"max $\eta^{si}/\eta^{cl}$",
+        "normalized": r"max $|h_n/h_{sc} - 1|$",
+        "convex": "convex",
+        "envelope": "max $f''/(L_0 + L_1|f'|)$",
+    },
+    formats={
+        "L0": ".4g",
+        "L1": ".4g",
+        "order": ".12f",
+        "factor": ".6f",
+        "normalized": ".1e",
+        "envelope": ".6f",
+    },
+    caption="The three steps of Vankov et al. on the grid of gradient norms, smoothed clipping against "
+    "normalized GD, and each test function's certificate on a grid covering every start.",
+)
 
 # %% [markdown]
 # ## Iterations to $\epsilon$ against $M$
 
-# %%
+# %% tags=["hide-input"]
 eta_g = sc.gorbunov_eta()
 results = {}
 for prob in problems:
@@ -183,15 +206,47 @@ for ax, (name, r) in zip(axes, results.items()):
 axes[0].set_ylabel(rf"iterations to $f - f^* \leq {eps:g}$ (worst start)")
 axes[0].legend(fontsize=7)
 fig.tight_layout()
-plt.show()
-
-# %%
 cols = ("sc_gorbunov", "sc_vankov", "optimal", "clip_vankov", "clip_zhang", "ngm", "gd6", "bound_a1")
-for name, r in results.items():
-    print(f"--- {name}")
-    print(f"{'M':>8} " + " ".join(f"{c:>12}" for c in cols))
-    for i, m in enumerate(M):
-        print(f"{m:>8.4g} " + " ".join(f"{worst(r[c])[i]:>12.4g}" for c in cols))
+counts_M = pd.DataFrame(
+    [
+        dict(function=name, M=m, **{c: worst(r[c])[i] for c in cols})
+        for name, r in results.items()
+        for i, m in enumerate(M)
+    ]
+)
+show_figure("sc_iterations", fig, counts_M)
+
+# %% [markdown]
+# :::{glue:figure} sc_iterations
+# :name: fig-sc-iterations
+#
+# Worst iteration count over the starts to reach $f - f^* \le \epsilon$, against the initial
+# gradient $M$, on $x^4$, $f_A$ and the wall $f_W$ (left to right): the two smoothed-clipping
+# steps, clipped GD with $\eta^{cl}$ and with Theorem 3's parameters, the normalized method at the
+# horizon {eq}`sc-vankov-ngm`, GD with Theorem 6's step, and the bound {eq}`sc-vankov-gd` for
+# $\eta^{si}$ (dashed). {glue:md}`sc_iterations_csv:myst`
+# :::
+
+# %% tags=["remove-input"]
+show_table(
+    counts_M,
+    {
+        "function": "function",
+        "M": "$M$",
+        "sc_gorbunov": r"smoothed, $\eta = \nu/2$",
+        "sc_vankov": r"smoothed, $\eta^{si}$",
+        "optimal": r"GD, $\eta^*$",
+        "clip_vankov": r"clipped, $\eta^{cl}$",
+        "clip_zhang": "clipped, Theorem 3",
+        "ngm": "normalized method",
+        "gd6": "GD, Theorem 6 step",
+        "bound_a1": r"bound for $\eta^{si}$",
+    },
+    formats={"function": lambda s: f"${s}$", "M": ".4g", **{c: ",.0f" for c in cols}},
+    caption="The worst iteration counts over the starts of the figure above, per $M$ and method "
+    "(∞: not reached within max_steps), and the largest over the starts of the bound "
+    "for $\\eta^{si}$ (Vankov et al., $a = 1$).",
+)
 
 # %% [markdown]
 # ## Verdicts
@@ -212,7 +267,7 @@ for name, r in results.items():
 #   functions (against clipped GD with $\eta^{cl}$, the step of the same constants). Each is an
 #   interval over those cases; *holds* needs all of it on the claimed side.
 
-# %%
+# %% tags=["hide-cell"]
 st = list(steps.values())
 TOL = 1e-12
 order_ok = all(s["order"] <= 1 + TOL and s["factor"] <= 2 + TOL for s in st)
@@ -221,7 +276,7 @@ glue_claim(
     paper="vankov2024",
     where="Section 3 (the three stepsizes)",
     statement="eta_cl <= eta_si <= eta_opt for every gradient norm, and eta_si <= 2 eta_cl (derived)",
-    status=decide(order_ok),
+    status=(status_order := decide(order_ok)),
     evidence={"max_order_ratio": max(s["order"] for s in st), "max_si_over_cl": max(s["factor"] for s in st)},
     kind="identity",
     profile=profile,
@@ -232,7 +287,7 @@ glue_claim(
     paper="gorbunov2024",
     where="Algorithm 1 ((L0,L1)-GD) as normalized GD (derived)",
     statement="eta/(L0 + L1|g|) equals normalized GD's eta_n/(|g| + beta) with eta_n = eta/L1, beta = L0/L1",
-    status=decide(norm_dev <= TOL),
+    status=(status_norm := decide(norm_dev <= TOL)),
     evidence={"max_rel_deviation": norm_dev},
     kind="identity",
     profile=profile,
@@ -267,7 +322,7 @@ glue_claim(
     where="Section 4, normalized gradient method with a known distance R (arXiv v3); constants transcribed",
     statement="the normalized method with beta = R/sqrt(K+1) reaches min_k f(x_k) - f* <= eps once "
     "K + 1 >= max{L0 R^2/eps, (4/9)(L1 R)^2}",
-    status=decide(ngm_ok, testable=certified),
+    status=(status_ngm := decide(ngm_ok, testable=certified)),
     evidence={
         "n_runs": int(flat("ngm_gap").size),
         "worst_min_gap_over_eps": float(np.max(flat("ngm_gap")) / eps),
@@ -303,7 +358,7 @@ glue_claim(
     where="Algorithm 1 ((L0,L1)-GD): the convex rate O(max{L0 R^2/eps, L1^2 R^2})",
     statement="the count of (L0,L1)-GD with eta = nu/2, divided by L0 R^2/eps + L1^2 R^2, does not grow with M "
     "(log-log slope in M below 0.1 on x^4, f_A and the wall)",
-    status=from_interval(lo, hi, 0.1, above=False) if certified else "not-testable",
+    status=(status_shape := from_interval(lo, hi, 0.1, above=False) if certified else "not-testable"),
     evidence={"slope_lo": lo, "slope_hi": hi, **{f"slope_{k}": v for k, v in shape_slopes.items()}},
     profile=profile,
 )
@@ -345,16 +400,91 @@ for n, k in zip(b, ("x4", "fA", "fW")):
     for m in ("sc_gorbunov", "sc_vankov", "clip_vankov", "gd6"):
         glue_number(f"sc_b_{m}_{k}", b[n][m])
 glue_text("sc_Mmax", f"{M.max():g}")
-glue_number("sc_eps", eps)
-print(f"certified: {certified}; step order {order_ok}; normalized deviation {norm_dev:.1e}")
-print(f"bound (sc-vankov-gd): {status_gd} {n_gd}; worst count/bound {worst_gd:.3g}")
-print(
-    f"bound (sc-vankov-ngm): all reached: {ngm_ok}; worst min gap / eps {np.max(flat('ngm_gap')) / eps:.3g}"
+_ = glue_number("sc_eps", eps)
+
+# %% tags=["remove-input"]
+show_table(
+    [
+        dict(
+            claim="sc_step_order",
+            status=status_order,
+            measured=r"max $\eta^{cl}/\eta^{si}$, $\eta^{si}/\eta^*$; max $\eta^{si}/\eta^{cl}$",
+            value=f"{max(s['order'] for s in st):.12f}; {max(s['factor'] for s in st):.6f}",
+            criterion="≤ 1; ≤ 2",
+        ),
+        dict(
+            claim="sc_is_normalized",
+            status=status_norm,
+            measured=r"max $|h_n/h_{sc} - 1|$",
+            value=f"{norm_dev:.1e}",
+            criterion=f"≤ {TOL:.0e}",
+        ),
+        dict(
+            claim="sc_vankov_gd_bound",
+            status=status_gd if certified else "not-testable",
+            measured=f"max count / bound over {counts.size:,} runs ({n_gd['n_testable']:,} testable, "
+            f"{n_gd['n_fail']:,} failed, {n_gd['n_undecided']:,} undecided)",
+            value=f"{worst_gd:.3g}",
+            criterion="≤ 1",
+        ),
+        dict(
+            claim="sc_vankov_ngm_bound",
+            status=status_ngm,
+            measured=rf"max $\min_k f(x_k) - f^*$ over $\epsilon$, {flat('ngm_gap').size:,} runs",
+            value=f"{np.max(flat('ngm_gap')) / eps:.3g}",
+            criterion="≤ 1",
+        ),
+        dict(
+            claim="sc_gorbunov_bound",
+            status="not-testable",
+            measured="the theorem's constants were not recovered",
+            value="–",
+            criterion="–",
+        ),
+        dict(
+            claim="sc_gorbunov_shape",
+            status=status_shape,
+            measured=r"slope in $M$ of the count over $L_0R^2/\epsilon + L_1^2R^2$",
+            value=f"[{lo:.3f}, {hi:.3f}]",
+            criterion="< 0.1",
+        ),
+        dict(
+            claim="sc_grows_like_clipped",
+            status=status_like,
+            measured=r"$b_{\text{smoothed}} - b_{\text{clipped}}$; $b_{\text{GD}} - b_{\text{smoothed}}$",
+            value=f"[{min(like_clip):.3f}, {max(like_clip):.3f}]; "
+            f"[{min(unlike_gd):.3f}, {max(unlike_gd):.3f}]",
+            criterion="within ±0.1; > 0.5",
+        ),
+    ],
+    {
+        "claim": "claim",
+        "status": "status",
+        "measured": "measured",
+        "value": "value",
+        "criterion": "criterion",
+    },
+    caption=f"The checks and their verdicts (the bounds apply: all three functions certified convex and "
+    f"$(L_0, L_1)$-smooth: {'yes' if certified else 'no'}).",
 )
-print(f"Gorbunov shape slopes: {shape_slopes}")
-print(f"growth exponents: {b}")
-print(
-    f"b_sc - b_clip in [{min(like_clip):.3f}, {max(like_clip):.3f}]; b_gd - b_sc in [{min(unlike_gd):.3f}, {max(unlike_gd):.3f}]"
+
+# %% tags=["remove-input"]
+show_table(
+    [dict(f=f"${name}$", shape=shape_slopes[name], **{k: b[name][k] for k in cols[:-1]}) for name in results],
+    {
+        "f": "function",
+        "sc_gorbunov": r"smoothed, $\eta = \nu/2$",
+        "sc_vankov": r"smoothed, $\eta^{si}$",
+        "optimal": r"GD, $\eta^*$",
+        "clip_vankov": r"clipped, $\eta^{cl}$",
+        "clip_zhang": "clipped, Theorem 3",
+        "ngm": "normalized method",
+        "gd6": "GD, Theorem 6 step",
+        "shape": r"count over $L_0R^2/\epsilon + L_1^2R^2$, $\eta = \nu/2$",
+    },
+    formats={k: ".3f" for k in (*cols[:-1], "shape")},
+    caption="Growth exponents $b$: the log–log slopes in $M$ of the worst counts, per function and method, "
+    "and of Gorbunov et al.'s count over the shape of their rate.",
 )
 
 # %% [markdown]
@@ -376,7 +506,7 @@ print(
 #   {glue:text}`sc_ngm_worst:.2g` times $\epsilon$, so the bound {glue:md}`sc_vankov_ngm_bound`.
 #   The horizon is conservative: the longest the bound asks for is
 #   {glue:text}`sc_ngm_horizon:,.0f` steps, while the runs first reach $\epsilon$ after at most
-#   {glue:text}`sc_ngm_hit:,.0f` (the figure's counts).
+#   {glue:text}`sc_ngm_hit:,.0f` ({numref}`fig-sc-iterations`).
 # - **Gorbunov et al.** Their theorem's count cannot be checked here ({glue:md}`sc_gorbunov_bound`).
 #   Its shape can: the worst count of $(L_0,L_1)$-GD over $L_0R^2/\epsilon + L_1^2R^2$ has log–log
 #   slope in $M$ between {glue:text}`sc_shape_lo:.2f` and {glue:text}`sc_shape_hi:.2f`, so "it does

@@ -24,8 +24,8 @@ from clipcore.book.scorecard import NO_CLAIM_PAGES
 pytestmark = pytest.mark.browser
 HTML = book.ROOT / "_build" / "html"
 SHOTS = book.ROOT / "_build" / "screenshots"
-# Pages that show no result table: the references; and pages not yet converted to HTML tables.
-NO_TABLE_PAGES = {"references", "smoothed_clipping"}
+# Pages that show no result table: the references.
+NO_TABLE_PAGES = {"references"}
 MAX_SHOT_HEIGHT = 12000  # px; a longer page is cut there
 CHAPTERS = {p.name for p in book.executable_pages()} - set(NO_CLAIM_PAGES)
 

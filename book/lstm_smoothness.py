@@ -72,16 +72,14 @@ min_points = 10  # > 2: fewer probe points in a run make the claim inconclusive
 min_gap = 0.2  # in [0, 2): claim needs rho in (a) to exceed rho in (b) and in (c) by at least this
 
 # %% tags=["hide-cell"]
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from clipcore.pages import glue_claim_verdicts, glue_number, glue_text, show_figure
+from clipcore.pages import glue_claim_verdicts, glue_number, glue_text
 from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
-from clipcore.smoothness import STEP_PROBE
-from clipcore.smoothness_views import probe_figures, show_correlations, show_recorded
+from clipcore.smoothness_views import show_correlations, show_probe_figures, show_recorded
 from clipcore.studies import recorded_study, smoothness_study
 
 check_profile(profile)
@@ -111,13 +109,7 @@ glue_text(
     f"{cfg.train_fraction:.0%} of the training tokens of {meta['dataset']} for "
     f"{cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size}, BPTT {cfg.bptt})",
 )
-glue_text(
-    "ls_probes",
-    f"by the `step` probe every {cfg.step_probe_every} step(s) ({study.n_points(STEP_PROBE)} or more points per run) "
-    f"and by the pinned estimators every {cfg.probe_every} steps "
-    f"({min(study.n_points(e) for e in ('faithful', 'fixed'))} or more points per run; `hessian`: "
-    f"{study.n_points('hessian')} or more converged)",
-)
+glue_text("ls_probes", study.probes_note())
 sources = glue_text("ls_sources", study.run_sources().replace("\n", "; "))
 
 # %% [markdown]
@@ -134,12 +126,7 @@ sources = glue_text("ls_sources", study.run_sources().replace("\n", "; "))
 # estimators.
 
 # %% tags=["remove-cell"]
-figs = probe_figures(study, f"LSTM on {meta['dataset']}")
-show_figure("ls_step", figs["step"], study.points_rows())
-show_figure("ls_pinned", figs["pinned"], study.points_rows())
-lin = probe_figures(study, f"LSTM on {meta['dataset']}", log=False)
-show_figure("ls_step_linear", lin["step"], study.points_rows())
-plt.close(lin["pinned"])
+show_probe_figures(study, "ls", f"LSTM on {meta['dataset']}")
 
 # %% [markdown]
 # :::{glue:figure} ls_step

@@ -60,17 +60,15 @@ min_points = 10  # > 2: fewer probe points in a run make the claim inconclusive
 min_gap = 0.2  # in [0, 2): claim needs rho in (c) to exceed rho in (a) and in (b) by at least this
 
 # %% tags=["hide-cell"]
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 from clipcore.claims import decide
-from clipcore.pages import glue_claim, glue_claim_verdicts, glue_number, glue_text, glue_verdict, show_figure
+from clipcore.pages import glue_claim, glue_claim_verdicts, glue_number, glue_text, glue_verdict
 from clipcore.plots import use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
-from clipcore.smoothness import STEP_PROBE
-from clipcore.smoothness_views import probe_figures, show_correlations, show_recorded
+from clipcore.smoothness_views import show_correlations, show_probe_figures, show_recorded
 from clipcore.studies import recorded_study, smoothness_study
 
 check_profile(profile)
@@ -101,13 +99,7 @@ glue_text(
     f"({meta['n_parameters']:,} parameters) trained on {n_train} training images of "
     f"{dataset} for {cfg.epochs} epochs ({study.steps} steps of batch {cfg.batch_size})",
 )
-glue_text(
-    "rn_probes",
-    f"by the `step` probe every {cfg.step_probe_every} step(s) ({study.n_points(STEP_PROBE)} or more points per run) "
-    f"and by the pinned estimators every {cfg.probe_every} steps "
-    f"({min(study.n_points(e) for e in ('faithful', 'fixed'))} or more points per run; `hessian`: "
-    f"{study.n_points('hessian')} or more converged)",
-)
+glue_text("rn_probes", study.probes_note())
 sources = glue_text("rn_sources", study.run_sources().replace("\n", "; "))
 
 # %% [markdown]
@@ -124,12 +116,7 @@ sources = glue_text("rn_sources", study.run_sources().replace("\n", "; "))
 # `step` probe, {numref}`fig-rn-pinned` the pinned-data estimators.
 
 # %% tags=["remove-cell"]
-figs = probe_figures(study, f"ResNet on {dataset}")
-show_figure("rn_step", figs["step"], study.points_rows())
-show_figure("rn_pinned", figs["pinned"], study.points_rows())
-lin = probe_figures(study, f"ResNet on {dataset}", log=False)
-show_figure("rn_step_linear", lin["step"], study.points_rows())
-plt.close(lin["pinned"])
+show_probe_figures(study, "rn", f"ResNet on {dataset}")
 
 # %% [markdown]
 # :::{glue:figure} rn_step

@@ -65,6 +65,22 @@ def probe_figures(study, title: str, log: bool = True) -> dict:
     return figs
 
 
+def show_probe_figures(study, prefix: str, title: str) -> None:
+    """Glue the page's three figures with their data (:func:`clipcore.pages.show_figure`):
+    ``<prefix>_step`` and ``<prefix>_pinned`` (log-log) and ``<prefix>_step_linear``."""
+    import matplotlib.pyplot as plt
+
+    from .pages import show_figure
+
+    rows = study.points_rows()
+    figs = probe_figures(study, title)
+    show_figure(f"{prefix}_step", figs["step"], rows)
+    show_figure(f"{prefix}_pinned", figs["pinned"], rows)
+    lin = probe_figures(study, title, log=False)
+    show_figure(f"{prefix}_step_linear", lin["step"], rows)
+    plt.close(lin["pinned"])
+
+
 def correlation_rows(study) -> list[dict]:
     """One row per run and probe: points, Spearman's rho with its interval, the same given the
     step, and the envelope (L0, L1); the runs named by their panels."""

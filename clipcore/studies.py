@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -44,6 +44,7 @@ from .plots import format_table
 from .smoothness import HESSIAN_TOL, PROBES, STEP_PROBE
 from .stats import claim_verdicts, trajectory_correlation
 from .training import Run, RunStore, TrainConfig, experiment_configs, train
+from .training.presets import SEEDS
 from .training.tasks import build_model
 from .validation import check_int
 
@@ -155,6 +156,14 @@ def probe_points(run: Run, estimator: str) -> dict:
     return {"step": step[ok], "grad_norm": g[ok], "smoothness": L[ok]}
 
 
+def _pooled(group: Sequence[StoredRun], estimator: str) -> dict:
+    """:func:`probe_points` of several seeds of one run, concatenated, with their ``seed``."""
+    parts = [probe_points(r.run, estimator) for r in group]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("step", "grad_norm", "smoothness")}
+    out["seed"] = np.concatenate([np.full(p["step"].size, r.config.seed) for p, r in zip(parts, group)])
+    return out
+
+
 def hessian_convergence(run: Run) -> tuple[int, int]:
     """(converged, total) ``hessian`` probes of a run (total, total when none is flagged)."""
     tab = run.table("probes")
@@ -243,7 +252,10 @@ class SmoothnessStudy:
       detrended, their block-bootstrap intervals and the envelope :math:`(L_0, L_1)` per run
       and estimator);
     - ``verdicts``: :func:`clipcore.stats.claim_verdicts`, per estimator: a status (holds /
-      fails / inconclusive) on the raw and on the detrended correlation, with the gap's interval.
+      fails / inconclusive) on the raw and on the detrended correlation, with the gap's interval;
+    - ``replicates``: ``{name: [StoredRun, ...]}``, the same runs with further seeds. Their
+      points are pooled with the first seed's (``points[run][est]["seed"]`` says which), so
+      every correlation and verdict is over all seeds of a run.
     """
 
     strong: str
@@ -253,6 +265,7 @@ class SmoothnessStudy:
     points: dict
     table: list
     verdicts: dict
+    replicates: dict = field(default_factory=dict)
 
     @classmethod
     def from_runs(
@@ -267,23 +280,36 @@ class SmoothnessStudy:
         min_gap: float = 0.2,
         min_points: int = 10,
         seed: int = 0,
+        replicates: Mapping[str, Sequence[StoredRun]] | None = None,
     ) -> "SmoothnessStudy":
         """The study of finished runs ``{name: StoredRun}`` (e.g. from :func:`load_runs`);
-        their order gives the panels (a), (b), (c)."""
+        their order gives the panels (a), (b), (c). ``replicates`` adds further seeds of the
+        same runs, pooled with the first."""
         weak = _check_claim_runs(list(runs), strong, weak)
+        replicates = {name: list((replicates or {}).get(name, ())) for name in runs}
         panel = {name: f"({chr(ord('a') + i)}) {r.label}" for i, (name, r) in enumerate(runs.items())}
+        every = {name: [r, *replicates[name]] for name, r in runs.items()}
         recorded = set()
-        for r in runs.values():
-            tab = r.run.table("probes") if "probes" in r.run.tables else {"estimator": np.array([])}
-            recorded |= set(tab["estimator"].tolist())
+        for group in every.values():
+            for r in group:
+                tab = r.run.table("probes") if "probes" in r.run.tables else {"estimator": np.array([])}
+                recorded |= set(tab["estimator"].tolist())
         probes = [e for e in PROBES if e in recorded]
-        points = {name: {est: probe_points(r.run, est) for est in probes} for name, r in runs.items()}
+        points = {name: {est: _pooled(group, est) for est in probes} for name, group in every.items()}
         corr = correlations(points, n_boot=n_boot, level=level, seed=seed)
         table = correlation_table(points, corr)
         verdicts = claim_verdicts(
             corr, strong, weak, min_lower=min_lower, min_gap=min_gap, min_points=min_points, level=level
         )
-        return cls(strong, weak, dict(runs), panel, points, table, verdicts)
+        return cls(strong, weak, dict(runs), panel, points, table, verdicts, replicates)
+
+    def _every(self, name: str) -> list:
+        return [self.runs[name], *self.replicates.get(name, ())]
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds of the strong run (the first is the preset's)."""
+        return [r.config.seed for r in self._every(self.strong)]
 
     @property
     def config(self):
@@ -318,7 +344,11 @@ class SmoothnessStudy:
     @property
     def hessian_converged(self) -> dict:
         """``{run: (converged, total)}`` hessian probes (:func:`hessian_convergence`)."""
-        return {name: hessian_convergence(r.run) for name, r in self.runs.items()}
+        out = {}
+        for name in self.runs:
+            counts = [hessian_convergence(r.run) for r in self._every(name)]
+            out[name] = (sum(c for c, _ in counts), sum(t for _, t in counts))
+        return out
 
     def hessian_note(self) -> str:
         """How many ``hessian`` probes converged, and what was done with the others."""
@@ -329,19 +359,43 @@ class SmoothnessStudy:
             f"{self.config.power_iters} products); the others are only lower bounds of the norm and are left out"
         )
 
+    def probes_note(self) -> str:
+        """How densely the runs were probed and with how many seeds (for the page's prose)."""
+        cfg = self.config
+        pinned = min(self.n_points(e) for e in ("faithful", "fixed") if e in self.probes)
+        dense = (
+            f"by the `step` probe every {cfg.step_probe_every} step(s) ({self.n_points(STEP_PROBE)} or more "
+            "points per run) and "
+            if STEP_PROBE in self.probes
+            else ""
+        )
+        return (
+            f"{dense}by the pinned estimators every {cfg.probe_every} steps ({pinned} or more points per run; "
+            f"`hessian`: {self.n_points('hessian')} or more converged), each setting trained with "
+            f"{len(self.seeds)} seed(s) ({', '.join(map(str, self.seeds))}) whose points are pooled"
+        )
+
     @property
     def envelopes(self) -> dict:
         """``{(run, estimator): (L0, L1)}``, the envelopes of ``table`` (for :func:`scatter_grid`)."""
         return {(r["run"], r["estimator"]): (r["L0"], r["L1"]) for r in self.table}
 
     def points_rows(self) -> list[dict]:
-        """The probe points as tidy rows (run, panel, estimator, step, grad_norm, smoothness):
+        """The probe points as tidy rows (run, panel, seed, estimator, step, grad_norm, smoothness):
         the data behind the scatter grids."""
         return [
-            dict(run=run, panel=self.panel[run], estimator=est, step=int(t), grad_norm=g, smoothness=L)
+            dict(
+                run=run,
+                panel=self.panel[run],
+                seed=int(sd),
+                estimator=est,
+                step=int(t),
+                grad_norm=g,
+                smoothness=L,
+            )
             for run, per in self.points.items()
             for est, p in per.items()
-            for t, g, L in zip(p["step"], p["grad_norm"], p["smoothness"])
+            for sd, t, g, L in zip(p["seed"], p["step"], p["grad_norm"], p["smoothness"])
         ]
 
     def run_sources(self) -> str:
@@ -402,9 +456,10 @@ class SmoothnessStudy:
         ``runs`` (default: all), concatenated in run order."""
         out = []
         for name in self.runs if runs is None else runs:
-            a, b = self.points[name][num], self.points[name][den]
-            _, ia, ib = np.intersect1d(a["step"], b["step"], return_indices=True)
-            out.append(a["smoothness"][ia] / b["smoothness"][ib])
+            for r in self._every(name):  # paired within each seed's run
+                a, b = probe_points(r.run, num), probe_points(r.run, den)
+                _, ia, ib = np.intersect1d(a["step"], b["step"], return_indices=True)
+                out.append(a["smoothness"][ia] / b["smoothness"][ib])
         return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -424,17 +479,35 @@ def smoothness_study(
     min_points: int = 10,
     seed: int = 0,
     train_missing: bool = True,
+    seeds: int | None = None,
 ) -> SmoothnessStudy:
     """The :class:`SmoothnessStudy` of ``experiment``'s runs at ``profile`` scale:
     :func:`load_runs` (training the runs the store lacks, unless not ``train_missing``),
     then :meth:`SmoothnessStudy.from_runs` with the claim's ``strong`` and ``weak`` runs, the
     bootstrap's ``n_boot``, ``level`` and ``seed``, and the criterion's ``min_lower``,
-    ``min_gap`` and ``min_points``. The run names are checked before anything is trained."""
-    names = list(experiment_configs(experiment, profile, device=device, data_dir=data_dir))
-    _check_claim_runs(names, strong, weak)
+    ``min_gap`` and ``min_points``. ``seeds`` (default: the profile's
+    :data:`clipcore.training.presets.SEEDS`) runs of each setting are pooled: the preset's
+    seed, then the next ones. The run names are checked before anything is trained."""
+    configs = experiment_configs(experiment, profile, device=device, data_dir=data_dir)
+    _check_claim_runs(list(configs), strong, weak)
+    seeds = SEEDS[profile] if seeds is None else check_int("seeds", seeds, 1)
+    base = next(iter(configs.values())).seed
     runs = load_runs(
         experiment, profile, results_dir, device=device, data_dir=data_dir, train_missing=train_missing
     )
+    replicates = {name: [] for name in runs}
+    for k in range(1, seeds):
+        more = load_runs(
+            experiment,
+            profile,
+            results_dir,
+            device=device,
+            data_dir=data_dir,
+            train_missing=train_missing,
+            seed=base + k,
+        )
+        for name, r in more.items():
+            replicates[name].append(r)
     return SmoothnessStudy.from_runs(
         runs,
         strong,
@@ -445,6 +518,7 @@ def smoothness_study(
         min_gap=min_gap,
         min_points=min_points,
         seed=seed,
+        replicates=replicates,
     )
 
 

@@ -65,14 +65,14 @@ def test_too_few_points_give_nan_not_an_error():
 # ------------------------------------------------------------------------ smoothness studies
 
 
-def _store_lstm_runs(root):
+def _store_lstm_runs(root, **overrides):
     """The three smoke LSTM runs, stored without training: 12 steps, probes at steps 1..10.
 
     Run (a) clip_lr30: fixed and faithful (3 x fixed) rise with the gradient norm, hessian
     falls; runs (b), (c): the reverse. One faithful point of (a) is nan (dropped)."""
     store = RunStore(root)
     g = np.geomspace(0.5, 5.0, 10)
-    for name, cfg in experiment_configs("lstm_ptb", "smoke", device="cpu").items():
+    for name, cfg in experiment_configs("lstm_ptb", "smoke", device="cpu", **overrides).items():
         w = store.start(cfg.experiment, cfg.identity())
         for t in range(1, 13):
             w.log(t, loss=3.0 - 0.1 * t)
@@ -83,6 +83,29 @@ def _store_lstm_runs(root):
             for est, L in (("faithful", faithful), ("fixed", fixed[i]), ("hessian", hessian[i])):
                 w.log_table("probes", step=t, estimator=est, grad_norm=g[i], smoothness=L)
         w.finish(wall_time=1.0)
+
+
+def test_further_seeds_are_pooled_into_every_statistic(tmp_path):
+    _store_lstm_runs(tmp_path)
+    base = experiment_configs("lstm_ptb", "smoke")["clip_lr30"].seed
+    _store_lstm_runs(tmp_path, seed=base + 1)
+    kw = dict(
+        strong="clip_lr30", weak=["noclip_lr2", "clip_lr2"], device="cpu", n_boot=100, train_missing=False
+    )
+    one = E.smoothness_study("lstm_ptb", "smoke", tmp_path, **kw)
+    two = E.smoothness_study("lstm_ptb", "smoke", tmp_path, seeds=2, **kw)
+    assert one.seeds == [base] and two.seeds == [base, base + 1]
+    p1, p2 = one.points["clip_lr30"]["fixed"], two.points["clip_lr30"]["fixed"]
+    assert p2["step"].size == 2 * p1["step"].size
+    np.testing.assert_array_equal(p2["seed"], np.repeat([base, base + 1], p1["step"].size))
+    assert {r["n"] for r in two.table if r["estimator"] == "fixed"} == {20}
+    assert two.ratios().size == 2 * one.ratios().size
+    assert two.hessian_converged["clip_lr30"] == (20, 20)
+    assert {r["seed"] for r in two.points_rows()} == {base, base + 1}
+    assert two.probes_note().endswith(f"with 2 seed(s) ({base}, {base + 1}) whose points are pooled")
+    assert two.probes_note().startswith("by the pinned estimators every 4 steps (18 or more points per run")
+    with pytest.raises(ValueError, match="not finished"):
+        E.smoothness_study("lstm_ptb", "smoke", tmp_path, seeds=3, **kw)
 
 
 def test_smoothness_study_of_stored_runs(tmp_path):

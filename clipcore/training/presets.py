@@ -15,7 +15,7 @@ from typing import Any
 from ..profiles import DEFAULT_PROFILE, PROFILES, check_profile
 from .config import TrainConfig
 
-__all__ = ["EXPERIMENTS", "SCALES", "CHECKPOINT_EVERY", "preset", "experiment_configs"]
+__all__ = ["EXPERIMENTS", "SCALES", "SEEDS", "CHECKPOINT_EVERY", "preset", "experiment_configs"]
 
 # The runs of Figs. 2-4 of Zhang et al. (ICLR 2020). ResNet: weight decay 5e-4 of the baseline is kept in all
 # three runs; only the momentum run uses momentum.
@@ -170,10 +170,15 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# Seeds per setting of the smoothness chapters (clipcore.studies.smoothness_study): the preset's
+# seed, then the next ones; their probe points are pooled. Two at ci (a run takes ~30-40 s on 2
+# cores); one at paper scale, where a run takes GPU time.
+SEEDS = {"smoke": 1, "ci": 2, "paper": 1}
+
 # Steps between checkpoints, per profile. The store keeps the last checkpoint only; it is the
 # trained point the angle page measures at.
 CHECKPOINT_EVERY = {"smoke": 2, "ci": 10, "paper": 500}
-assert set(SCALES) == set(CHECKPOINT_EVERY) == set(PROFILES)
+assert set(SCALES) == set(CHECKPOINT_EVERY) == set(SEEDS) == set(PROFILES)
 
 
 def preset(experiment: str, run: str, profile: str = DEFAULT_PROFILE, **overrides) -> TrainConfig:

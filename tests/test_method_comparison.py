@@ -216,3 +216,40 @@ def test_fit_task_envelope_covers_the_probes():
     comp.runs["m"] = [MC.RunResult("m", 1.0, 0, None, None, probes)]
     L0, L1, n = MC.fit_task_envelope(comp, 1.0)
     assert n == 40 and L0 == pytest.approx(1.0) and L1 == pytest.approx(3.0)
+
+
+def _synthetic(method, value, seed, start, rate, factor=1.0, n=60):
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, n + 1)
+    loss = 2.0 + (start - 2.0) * np.exp(-rate * t) + 0.01 * rng.normal(size=n)
+    g = np.exp(rng.normal(0.0, 0.5, n))
+    c = np.minimum(1.0, factor / g)
+    m = dict(step=t, loss=loss, grad_norm=g, lr=np.ones(n), step_length=c * g, clipped=(c < 1).astype(float))
+    probes = dict(estimator=np.array(["step"] * n), grad_norm=g, smoothness=1.0 + 2.0 * g)
+    return MC.RunResult(method, value, seed, m, None, probes)
+
+
+def test_analyse_decides_every_claim_from_the_runs():
+    comp = MC.Comparison("lstm_ptb", "ci", 0.2)
+    rates = {"sgd": 0.02, "clipped": 0.1, "agc": 0.3, "autoclip": 0.1, "zclip": 0.02}
+    for name, rate in rates.items():
+        factor = 0.5 if name in ("clipped", "autoclip") else 1e9  # autoclip clips like the envelope
+        comp.search[name] = [_synthetic(name, v, 0, 5.0, rate * v, factor) for v in (1.0, 2.0)]
+        comp.chosen[name] = 2.0
+        comp.runs[name] = [_synthetic(name, 2.0, s, 5.0, rate * 2.0, factor) for s in range(3)]
+    out = MC.analyse(
+        comp, target_fraction=0.8, window=3, slack=0.05, envelope_quantile=1.0, min_track=0.5, n_boot=200
+    )
+    status = {c["key"]: c["status"] for c in out["claims"]}
+    assert set(status) == {f"{k}_{m}" for k in ("first", "track", "sens") for m in MC.ADAPTIVE} | {
+        "first_clipped"
+    }
+    assert out["envelope"]["L0"] == pytest.approx(1.0) and out["envelope"]["L1"] == pytest.approx(2.0)
+    assert (
+        status["first_agc"] == "holds"
+        and status["first_zclip"] == "fails"
+        and status["first_clipped"] == "holds"
+    )
+    assert status["track_autoclip"] == "holds" and status["track_zclip"] == "fails"  # never clips: factor 1
+    chosen = [r for r in out["search"] if r["status"] == "chosen"]
+    assert len(chosen) == len(rates) and all(r["value"] == 2.0 for r in chosen)

@@ -39,7 +39,8 @@
 #
 # The clipping methods run at the papers' clipped learning rates (30 for the LSTM, 5 for the
 # ResNet); ZClip, which leaves the step unbounded between spikes, at the largest learning rate
-# of plain SGD's grid. No method uses weight decay or heavy-ball momentum.
+# of plain SGD's grid; normalized SGD with momentum at the step length of its search. No
+# method uses weight decay or heavy-ball momentum.
 #
 # **The search, fixed before looking.** Each method's grid of three values is trained on the
 # first seed; the value with the lowest *final* training loss (the mean per-step loss over the
@@ -73,7 +74,9 @@
 #    from each run's tail; "less sensitive than clipped SGD" holds when the interval of the
 #    difference of the spreads lies below 0 and fails when it lies at or above 0. A diverged
 #    grid point makes a spread infinite. The grids are not equally wide in any common unit:
-#    each spans the values a user would try, a factor of about 10.
+#    each spans values a user would try (a factor of about 10 in a threshold or a learning
+#    rate, AGC's $\lambda$ from 0.01 to 0.16, AutoClip's $p$ from 10 to 50, ZClip's
+#    $z_{\mathrm{thres}}$ from 1.5 to 3.5).
 
 # %% tags=["parameters"]
 profile = "ci"  # the scale of the runs: smoke | ci | paper
@@ -103,7 +106,7 @@ from clipcore.plots import thin, use_book_style
 from clipcore.profiles import check_profile
 from clipcore.runtime import seed_everything
 from clipcore.studies import running_mean
-from clipcore.training.comparison import METHODS, SCALES, SEEDS
+from clipcore.training.comparison import METHODS, SCALES, SEEDS, grid
 
 check_profile(profile)
 seed_everything(seed)
@@ -158,7 +161,8 @@ minutes = sum(comp.seconds for comp in comps.values()) / 60
 lstm, img = SCALES[profile]["lstm_ptb"], SCALES[profile]["resnet_images"]
 glue_text(
     "ct_scale",
-    f"{n_runs} runs in all ({len(SEEDS[profile])} seeds): the LSTM has {lstm['n_layers']} layers of "
+    f"{n_runs} runs in all ({len(grid('sgd', 'lstm_ptb', profile))} values per grid, "
+    f"{len(SEEDS[profile])} seed(s)): the LSTM has {lstm['n_layers']} layers of "
     f"{lstm['hidden_size']} units and embedding {lstm['emb_size']} and trains for "
     f"{results['lstm_ptb']['steps']} steps of batch {lstm['batch_size']} (BPTT {lstm['bptt']}); "
     f"the ResNet-{img['depth']} of width {img['width']} trains for {results['resnet_images']['steps']} "
@@ -211,7 +215,7 @@ for task in TASKS:
             "value": "value",
             "final_loss": "final training loss",
             "clipped": "steps clipped",
-            "status": "",
+            "status": "note",
         },
         formats={"final_loss": ".3f", "clipped": ".0%"},
         caption=f"{TITLES[task]}: the search (first seed).",

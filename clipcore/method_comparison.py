@@ -307,11 +307,11 @@ def target_loss(initial: float, best_final: float, fraction: float) -> float:
 
 def paired_difference(a, b, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0):
     """``(mean, lo, hi)`` of the per-seed differences ``a - b`` (paired by position), with the
-    percentile-bootstrap interval of :func:`clipcore.stats.mean_interval`; with one seed the
-    interval is the point itself, nan without any."""
+    percentile-bootstrap interval of :func:`clipcore.stats.mean_interval`; one seed gives no
+    interval (nan bounds, so a verdict on it is inconclusive), no seed nan throughout."""
     d = np.asarray(a, float) - np.asarray(b, float)
     if d.size == 1:
-        return float(d[0]), float(d[0]), float(d[0])
+        return float(d[0]), math.nan, math.nan
     if d.size == 0:
         return math.nan, math.nan, math.nan
     return mean_interval(d, level=level, n_boot=n_boot, seed=seed)
@@ -510,7 +510,9 @@ def analyse(
     for n, h in hits.items():
         s = np.array([x for x, _ in h], float)
         mean, lo, hi = (
-            mean_interval(s, level=level, n_boot=n_boot, seed=seed) if s.size > 1 else (s[0], s[0], s[0])
+            mean_interval(s, level=level, n_boot=n_boot, seed=seed)
+            if s.size > 1
+            else (s[0], math.nan, math.nan)
         )
         out["first"].append(
             dict(

@@ -274,3 +274,17 @@ def test_a_checkpoint_without_clipper_state_is_refused():
     with pytest.raises(ValueError, match="clipper"):
         Mth.load_clipper_state(opt, None)
     Mth.load_clipper_state(L.make_optimizer(cfg_of("sgd"), _Quadratic().params), None)  # no clipper
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("method", ["agc", "autoclip", "zclip", "smoothed", "nmsgd", "mixed"])
+def test_methods_on_cuda_match_cpu(tmp_path, method):
+    """On CUDA the decisions stay on the device (metrics flushed in batches): the same
+    thresholds and flags as on the CPU for the first steps."""
+    cfg = cfg_of(method, epochs=1)
+    cpu = train(cfg, RunStore(tmp_path / "cpu"), progress=False).table()
+    gpu = train(cfg.replace(device="cuda"), RunStore(tmp_path / "gpu"), progress=False).table()
+    np.testing.assert_allclose(gpu["loss"][:3], cpu["loss"][:3], rtol=2e-3)
+    np.testing.assert_allclose(gpu["clip_threshold"][:3], cpu["clip_threshold"][:3], rtol=2e-2)
+    np.testing.assert_allclose(gpu["step_length"][:3], cpu["step_length"][:3], rtol=2e-2)

@@ -3,7 +3,8 @@ r"""The one training loop behind every experiment page and ``python -m clipcore 
 :func:`train` runs one :class:`~clipcore.training.config.TrainConfig` on its task
 (:mod:`clipcore.training.tasks`) and stores it in a :class:`~clipcore.training.store.RunStore`.
 Every step logs the pre-clip gradient norm :math:`\|g_t\|` (the x-axis of Zhang et al., ICLR
-2020, Figs. 1-3), whether it was clipped (:math:`\|g_t\| > \gamma`), the learning rate and the
+2020, Figs. 1-3), whether its method clipped the step (for clipped SGD :math:`\|g_t\| > \gamma`;
+every method's rule and threshold ``clip_threshold``: :mod:`clipcore.training.methods`), the learning rate and the
 step length :math:`\|x_{t+1} - x_t\|`, which is :math:`\eta \min\{1, \gamma/\|g_t\|\}\|g_t\|`
 for clipped SGD without momentum or weight decay (``eps`` as in ``clip_grad_norm_``), and the
 measured parameter displacement otherwise.

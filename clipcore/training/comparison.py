@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..profiles import PROFILES, check_profile
+from . import presets
 from .config import TrainConfig
 
 __all__ = [
@@ -170,6 +171,16 @@ _IMAGES_CI = dict(
     augment=True,
     step_probe_every=3,
 )
+
+
+def _paper_scale(task: str, step_probe_every: int) -> dict:
+    """The smoothness chapters' `paper` scale of ``task`` without their seed and pinned
+    probes, with step probes every ``step_probe_every`` steps."""
+    drop = ("seed", "probe_every", "step_probe_every", "probe_fraction", "probe_chunks", "power_iters")
+    scale = {k: v for k, v in presets.SCALES["paper"][task].items() if k not in drop}
+    return dict(scale, step_probe_every=step_probe_every)
+
+
 SCALES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "lstm_ptb": dict(
@@ -197,31 +208,8 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "ci": {"lstm_ptb": _LSTM_CI, "resnet_images": _IMAGES_CI},
     "paper": {
-        "lstm_ptb": dict(
-            emb_size=200,
-            hidden_size=512,
-            n_layers=2,
-            bptt=70,
-            batch_size=256,
-            eval_batch_size=10,
-            train_fraction=1.0,
-            eval_fraction=1.0,
-            epochs=150,
-            lr_halve_patience=5,
-            step_probe_every=5,
-        ),
-        "resnet_images": dict(
-            dataset="auto",
-            depth=20,
-            width=16,
-            n_train=None,
-            n_test=None,
-            batch_size=128,
-            eval_batch_size=1000,
-            epochs=200,
-            augment=True,
-            step_probe_every=25,
-        ),
+        "lstm_ptb": _paper_scale("lstm_ptb", step_probe_every=5),
+        "resnet_images": _paper_scale("resnet_images", step_probe_every=25),
     },
 }
 # The grid is searched on the first seed; the chosen value is trained on every seed. `smoke`

@@ -49,11 +49,11 @@ __all__ = [
     "add",
     "check",
     "load_recorded",
+    "wall_hours",
 ]
 
 MANIFEST = "manifest.json"
 TABLES = ("metrics", "eval", "probes")
-STATUSES = ("current", "stale")
 _FIELDS = {
     "experiment": str,
     "run": str,

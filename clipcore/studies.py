@@ -542,7 +542,7 @@ def recorded_study(
     """:class:`RecordedStudy` of the recordings of ``experiment`` at ``profile`` in
     ``recorded_dir``; ``kw`` go to :meth:`SmoothnessStudy.from_runs` (the criterion and the
     bootstrap). A damaged recording is a :class:`clipcore.recordings.RecordingError`."""
-    from .recordings import load_recorded
+    from .recordings import load_recorded, wall_hours
 
     loaded = load_recorded(experiment, profile, recorded_dir)
     make = f"`make record PROFILE={profile} EXPERIMENT={experiment}` on a GPU machine"
@@ -569,11 +569,11 @@ def recorded_study(
             study,
             recs,
         )
-    hours = sum(r.entry.get("wall_s") or 0.0 for r in recs) / 3600
+    hours = wall_hours(recs)
+    trained = "training time unknown" if math.isnan(hours) else f"{hours:.1f} h of training in all"
     return RecordedStudy(
         "current",
-        f"Recorded `{profile}`-scale runs, {first.label}; {hours:.1f} h of training in all; "
-        "they match today's presets.",
+        f"Recorded `{profile}`-scale runs, {first.label}; {trained}; they match today's presets.",
         study,
         recs,
     )

@@ -174,6 +174,7 @@ def test_recorded_study_current_stale_and_absent(trained, tmp_path, monkeypatch)
     R.add(EXP, "smoke", results, tmp_path)
     cur = recorded_study(EXP, "smoke", tmp_path, **kw)
     assert cur.status == "current" and "recorded on cpu" in cur.note and "match today's presets" in cur.note
+    assert " h of training in all" in cur.note
     assert "step" in cur.study.probes
     fresh = runs["clip_lr5"].run.table("probes")
     assert cur.study.points["clip_lr5"]["step"]["step"].size == (fresh["estimator"] == "step").sum()

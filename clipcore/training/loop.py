@@ -515,8 +515,10 @@ def _train_run(
                 task, optimizer, batch, lr, amp, snapshot=probing or not exact_formula, keep_grad=step_probing
             )
             if group is not None:  # the logged loss is the whole batch's
-                res["loss"] = distributed.mean(res["loss"])
-                res["penalty"] = None if res["penalty"] is None else distributed.mean(res["penalty"])
+                if res["penalty"] is None:
+                    res["loss"] = distributed.mean(res["loss"])
+                else:  # one all-reduce for both
+                    res["loss"], res["penalty"] = distributed.mean(torch.stack([res["loss"], res["penalty"]]))
                 res["n"] *= group.world
             row = dict(
                 step=step,
@@ -552,9 +554,11 @@ def _train_run(
             # At an epoch's last step the checkpoint waits for the epoch's eval rows (same step).
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not task.epoch_done():
                 checkpoint()
-            if time_limit is not None:
+            # Under torchrun rank 0's clock decides, every CUDA_FLUSH_EVERY steps (each decision
+            # is a broadcast and a host sync).
+            if time_limit is not None and (group is None or step % CUDA_FLUSH_EVERY == 0):
                 stop = time.time() - t0 > time_limit and not task.epoch_done()
-                if group is not None:  # rank 0's clock decides for every rank
+                if group is not None:
                     stop = distributed.broadcast_flag(stop, device)
                 if stop:
                     checkpoint()  # the next call resumes here
